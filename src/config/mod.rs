@@ -1,0 +1,125 @@
+//! Configuration: the YAML file an operator writes, turned into typed values.
+//!
+//! Three steps, each in its own module:
+//! - [`raw`]: serde structs mirroring the YAML one to one (`deny_unknown_fields`, spans kept);
+//! - [`validate`]: raw → [`Config`] (durations, sizes, URLs, cross references), collecting every
+//!   error with its `file:line:col` and field path;
+//! - [`load`]: read a file (or a string, for tests) and run both.
+//!
+//! What the config *means* at run time (certificates loaded, routes indexed, pools built) lives in
+//! `crate::runtime`. Nothing here opens a socket.
+
+pub mod load;
+pub mod raw;
+pub mod units;
+pub mod validate;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use load::{ConfigError, ConfigErrors, load_file, load_str};
+
+/// A validated configuration. Every value here is already in range; nothing is optional that has a
+/// safe default.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (for messages); `None` when parsed from a string.
+    pub source: Option<PathBuf>,
+    pub listeners: Vec<ListenerConfig>,
+    pub limits: Limits,
+    /// In file order; `runtime::RouteTable` orders them by specificity.
+    pub routes: Vec<RouteConfig>,
+    /// Sorted by name.
+    pub pools: Vec<PoolConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub bind: SocketAddr,
+    /// `None`: plain `ws://` listener (TLS terminated in front of wsgate by an L4 balancer).
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub certificates: CertSource,
+    pub min_version: TlsVersion,
+}
+
+#[derive(Debug, Clone)]
+pub enum CertSource {
+    /// PEM files, paths already resolved against the config file's directory. First = default.
+    Files(Vec<CertFiles>),
+    /// Generate one self-signed certificate in memory at start for these names (DNS names or IPs).
+    SelfSigned(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Where in the YAML this pair was named, e.g. `wsgate.yaml:7:11`, for load errors.
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    V1_2,
+    V1_3,
+}
+
+/// Time and size bounds for every stage. Defaults are safe for the open internet.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub tls_handshake_timeout: Duration,
+    pub request_header_timeout: Duration,
+    pub max_request_header_bytes: usize,
+    pub max_request_headers: usize,
+    pub backend_connect_timeout: Duration,
+    pub backend_handshake_timeout: Duration,
+    /// Bound on a non-101 answer body relayed to the client.
+    pub max_relayed_body_bytes: usize,
+    pub tunnel_idle_timeout: Duration,
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            tls_handshake_timeout: Duration::from_secs(10),
+            request_header_timeout: Duration::from_secs(10),
+            max_request_header_bytes: 16 * 1024,
+            max_request_headers: 100,
+            backend_connect_timeout: Duration::from_secs(5),
+            backend_handshake_timeout: Duration::from_secs(10),
+            max_relayed_body_bytes: 64 * 1024,
+            tunnel_idle_timeout: Duration::from_secs(3600),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Lower-case host without port; `None` matches any host.
+    pub host: Option<String>,
+    /// Normalised path prefix starting with `/`.
+    pub path: String,
+    pub pool: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub name: String,
+    pub backends: Vec<BackendConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    /// As written, for logs.
+    pub url: String,
+    /// `host:port` to connect to (host may be a name, resolved at connect time).
+    pub authority: String,
+}

@@ -1,0 +1,205 @@
+//! Every way wsgate refuses a connection, and the one table mapping each to an HTTP answer.
+//!
+//! Client faults are 4xx, backend faults 502/504. Each refusal carries a short, bounded reason
+//! label used in logs and counters. Writing the answer lives in `proxy::respond`.
+
+use std::fmt;
+
+/// Why a connection did not become a tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    // ---- request head (proxy::head) ----
+    /// Nothing or not the whole head within `request_header_timeout`.
+    HeadTimeout,
+    /// Head larger than `max_request_header_bytes`.
+    HeadTooLarge,
+    /// More header fields than `max_request_headers`.
+    TooManyHeaders,
+    /// Syntax the parser refuses: bad request line, whitespace before colon, bare CR, NUL, obs-fold,
+    /// invalid field name.
+    MalformedHead,
+    /// Content-Length together with Transfer-Encoding, or a duplicate/invalid Content-Length.
+    AmbiguousFraming,
+    /// A Transfer-Encoding this proxy does not accept.
+    BadTransferEncoding,
+    /// Request target not in origin form, or a path that cannot be normalised.
+    BadTarget,
+    // ---- host and route ----
+    /// `Host` missing, repeated or invalid.
+    BadHost,
+    /// SNI present and `Host` names another server.
+    MisdirectedRequest,
+    /// No route for host + path.
+    NoRoute,
+    // ---- RFC 6455 §4.2.1 ----
+    /// No `Upgrade: websocket` on a WebSocket route.
+    NotWebSocket,
+    /// Method other than GET.
+    MethodNotAllowed,
+    /// HTTP/1.0.
+    HttpVersion,
+    /// `Connection` does not list `upgrade`.
+    ConnectionNotUpgrade,
+    /// `Sec-WebSocket-Key` missing, repeated or not base64 of 16 bytes.
+    BadKey,
+    /// `Sec-WebSocket-Version` missing, repeated or not 13.
+    WsVersion,
+    /// A body on the upgrade request.
+    BodyOnUpgrade,
+    // ---- backend ----
+    /// Connecting to the backend failed (refused, unreachable, resolution failed).
+    BackendUnavailable,
+    /// Connecting to the backend took longer than `backend_connect_timeout`.
+    BackendConnectTimeout,
+    /// The backend's answer head did not arrive within `backend_handshake_timeout`.
+    BackendTimeout,
+    /// The backend closed or reset before a whole answer head.
+    BackendClosed,
+    /// The backend's answer is not parseable HTTP, or is too large.
+    BackendMalformed,
+    /// The backend answered 101 but broke an RFC 6455 §4.1 rule.
+    BackendBadUpgrade,
+}
+
+impl Refusal {
+    /// The HTTP status sent to the client.
+    pub fn status(self) -> u16 {
+        use Refusal::*;
+        match self {
+            HeadTimeout => 408,
+            HeadTooLarge | TooManyHeaders => 431,
+            MalformedHead | AmbiguousFraming | BadTransferEncoding | BadTarget | BadHost => 400,
+            MisdirectedRequest => 421,
+            NoRoute => 404,
+            NotWebSocket | WsVersion => 426,
+            MethodNotAllowed => 405,
+            HttpVersion | ConnectionNotUpgrade | BadKey | BodyOnUpgrade => 400,
+            BackendUnavailable | BackendClosed | BackendMalformed | BackendBadUpgrade => 502,
+            BackendConnectTimeout | BackendTimeout => 504,
+        }
+    }
+
+    /// Bounded label for logs and counters.
+    pub fn reason(self) -> &'static str {
+        use Refusal::*;
+        match self {
+            HeadTimeout => "head_timeout",
+            HeadTooLarge => "head_too_large",
+            TooManyHeaders => "too_many_headers",
+            MalformedHead => "malformed_head",
+            AmbiguousFraming => "ambiguous_framing",
+            BadTransferEncoding => "bad_transfer_encoding",
+            BadTarget => "bad_target",
+            BadHost => "bad_host",
+            MisdirectedRequest => "misdirected_request",
+            NoRoute => "no_route",
+            NotWebSocket => "not_websocket",
+            MethodNotAllowed => "method_not_allowed",
+            HttpVersion => "http_version",
+            ConnectionNotUpgrade => "connection_not_upgrade",
+            BadKey => "bad_key",
+            WsVersion => "ws_version",
+            BodyOnUpgrade => "body_on_upgrade",
+            BackendUnavailable => "backend_unavailable",
+            BackendConnectTimeout => "backend_connect_timeout",
+            BackendTimeout => "backend_timeout",
+            BackendClosed => "backend_closed",
+            BackendMalformed => "backend_malformed",
+            BackendBadUpgrade => "backend_bad_upgrade",
+        }
+    }
+
+    /// Extra header lines the answer must carry (RFC 6455 §4.2.2, RFC 9110 §15.5.6).
+    pub fn headers(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Refusal::NotWebSocket => &[("Upgrade", "websocket"), ("Connection", "Upgrade")],
+            Refusal::WsVersion => &[("Sec-WebSocket-Version", "13")],
+            Refusal::MethodNotAllowed => &[("Allow", "GET")],
+            _ => &[],
+        }
+    }
+
+    /// Short plain-text body naming the reason.
+    pub fn body(self) -> &'static str {
+        use Refusal::*;
+        match self {
+            HeadTimeout => "request head not received in time\n",
+            HeadTooLarge => "request head too large\n",
+            TooManyHeaders => "too many header fields\n",
+            MalformedHead => "malformed request head\n",
+            AmbiguousFraming => "ambiguous message framing\n",
+            BadTransferEncoding => "unsupported transfer-encoding\n",
+            BadTarget => "invalid request target\n",
+            BadHost => "missing, repeated or invalid Host\n",
+            MisdirectedRequest => "Host does not match the TLS server name\n",
+            NoRoute => "no route for this host and path\n",
+            NotWebSocket => "this route only accepts WebSocket upgrades\n",
+            MethodNotAllowed => "WebSocket upgrades use GET\n",
+            HttpVersion => "WebSocket upgrades need HTTP/1.1\n",
+            ConnectionNotUpgrade => "Connection must list upgrade\n",
+            BadKey => "missing or invalid Sec-WebSocket-Key\n",
+            WsVersion => "unsupported Sec-WebSocket-Version\n",
+            BodyOnUpgrade => "an upgrade request has no body\n",
+            BackendUnavailable => "backend unavailable\n",
+            BackendConnectTimeout => "backend connect timed out\n",
+            BackendTimeout => "backend did not answer in time\n",
+            BackendClosed => "backend closed before answering\n",
+            BackendMalformed => "backend sent an invalid answer\n",
+            BackendBadUpgrade => "backend answered the upgrade incorrectly\n",
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status(), self.reason())
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+#[cfg(test)]
+mod tests {
+    use super::Refusal::{self, *};
+
+    /// One row per refusal: the answer an operator and a client can rely on.
+    #[test]
+    fn every_refusal_maps_to_one_status() {
+        let table: &[(Refusal, u16, &str)] = &[
+            (HeadTimeout, 408, "head_timeout"),
+            (HeadTooLarge, 431, "head_too_large"),
+            (TooManyHeaders, 431, "too_many_headers"),
+            (MalformedHead, 400, "malformed_head"),
+            (AmbiguousFraming, 400, "ambiguous_framing"),
+            (BadTransferEncoding, 400, "bad_transfer_encoding"),
+            (BadTarget, 400, "bad_target"),
+            (BadHost, 400, "bad_host"),
+            (MisdirectedRequest, 421, "misdirected_request"),
+            (NoRoute, 404, "no_route"),
+            (NotWebSocket, 426, "not_websocket"),
+            (MethodNotAllowed, 405, "method_not_allowed"),
+            (HttpVersion, 400, "http_version"),
+            (ConnectionNotUpgrade, 400, "connection_not_upgrade"),
+            (BadKey, 400, "bad_key"),
+            (WsVersion, 426, "ws_version"),
+            (BodyOnUpgrade, 400, "body_on_upgrade"),
+            (BackendUnavailable, 502, "backend_unavailable"),
+            (BackendConnectTimeout, 504, "backend_connect_timeout"),
+            (BackendTimeout, 504, "backend_timeout"),
+            (BackendClosed, 502, "backend_closed"),
+            (BackendMalformed, 502, "backend_malformed"),
+            (BackendBadUpgrade, 502, "backend_bad_upgrade"),
+        ];
+        for &(refusal, status, reason) in table {
+            assert_eq!(refusal.status(), status, "{refusal:?}");
+            assert_eq!(refusal.reason(), reason, "{refusal:?}");
+            assert!(refusal.body().ends_with('\n'));
+        }
+        assert_eq!(
+            NotWebSocket.headers(),
+            &[("Upgrade", "websocket"), ("Connection", "Upgrade")]
+        );
+        assert_eq!(WsVersion.headers(), &[("Sec-WebSocket-Version", "13")]);
+        assert_eq!(MethodNotAllowed.headers(), &[("Allow", "GET")]);
+    }
+}

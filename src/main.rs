@@ -1,0 +1,152 @@
+//! The `wsgate` command: parse the CLI, load and validate the config before binding anything
+//! (exit 64 on a bad config), bind, serve until a signal, drain with a deadline.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use wsgate::Gateway;
+use wsgate::config::{self, ConfigErrors};
+
+/// Exit status for a configuration error (EX_USAGE in sysexits.h).
+const EXIT_CONFIG: u8 = 64;
+/// Exit status when binding or running fails (EX_UNAVAILABLE).
+const EXIT_RUNTIME: u8 = 69;
+
+#[derive(Parser)]
+#[command(
+    name = "wsgate",
+    version,
+    about = "Reverse proxy and TLS terminator for WebSocket upgrades"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load the config, bind its listeners and proxy until SIGTERM (drain) or SIGINT (close now).
+    Run {
+        /// YAML config file; relative certificate paths are resolved against its directory.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Log line format on stderr (level via WSGATE_LOG, e.g. `info`, `wsgate=debug`).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+    /// Parse and validate the config and load its certificates without binding; prints `ok` or
+    /// every error as FILE:LINE:COL: FIELD: MESSAGE. Exit 0 when valid, 64 otherwise.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Version => {
+            println!("wsgate {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Check { config } => match load(&config) {
+            Ok(_) => {
+                println!("ok");
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        Command::Run { config, log_format } => {
+            init_logging(log_format);
+            run(&config)
+        }
+    }
+}
+
+/// Parse, validate, and build (certificates included) without binding.
+fn load(path: &Path) -> Result<Gateway, ConfigErrors> {
+    Gateway::new(config::load_file(path)?)
+}
+
+fn run(path: &Path) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wsgate: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    raise_nofile_limit();
+    runtime.block_on(async {
+        let gateway = match load(path) {
+            Ok(g) => g,
+            Err(errors) => {
+                eprintln!("{errors}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        let listeners = match gateway.bind() {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("wsgate: {e}");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        };
+        for l in &listeners {
+            if let Ok(addr) = l.local_addr() {
+                tracing::info!(listener = %l.name, %addr, "listening");
+            }
+        }
+        let force: CancellationToken = gateway.closer();
+        let shutdown = async move {
+            match wsgate::lifecycle::signals(force).await {
+                Ok(mode) => mode,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot install signal handlers; stopping");
+                    wsgate::Shutdown::Immediate
+                }
+            }
+        };
+        gateway.serve(listeners, shutdown).await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WSGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// A proxy holds two descriptors per tunnel: use the whole hard limit, as nginx's
+/// `worker_rlimit_nofile` would.
+fn raise_nofile_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}

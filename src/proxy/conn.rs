@@ -1,0 +1,216 @@
+//! One client connection, start to finish: the whole data path in order, in one place.
+//!
+//! `handle` runs TLS, then [`handshake`] runs the stages (head → route → validate → upstream →
+//! verify) and either refuses, relays a non-101 answer, or hands both legs to a tunnel task
+//! spawned on its own (so the memory of this exchange is gone while the tunnel lives).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::error::Refusal;
+use crate::proxy::head::{self, HeadError, RequestHead};
+use crate::proxy::verify::{self, Verdict};
+use crate::proxy::{respond, route, tls, validate};
+use crate::runtime::{ListenerRuntime, Runtime};
+use crate::stats::{GaugeGuard, Stats};
+use crate::tunnel::{self, Session, Tunnel};
+use crate::upstream::{self, answer, request};
+
+/// What one connection needs from the gateway.
+pub struct ConnCtx {
+    /// The snapshot taken when the connection arrived.
+    pub runtime: Arc<Runtime>,
+    pub listener: Arc<ListenerRuntime>,
+    pub stats: Arc<Stats>,
+    pub tracker: TaskTracker,
+    pub close: CancellationToken,
+    pub peer: SocketAddr,
+}
+
+/// How a handshake that was not refused ended.
+enum Exchange {
+    /// The backend answered non-101; that answer was relayed and both sides closed.
+    Relayed(u16),
+    /// A verified 101 went to the client; here is everything the tunnel needs.
+    Upgraded(Upgraded),
+}
+
+struct Upgraded {
+    backend: TcpStream,
+    route: String,
+    backend_url: String,
+    to_backend_first: Vec<u8>,
+    to_client_first: Vec<u8>,
+}
+
+/// Serve one accepted TCP connection.
+pub async fn handle(tcp: TcpStream, ctx: ConnCtx) {
+    let guard = GaugeGuard::new(&ctx.stats, |s| &s.connections_open);
+    let Some(acceptor) = ctx.listener.tls.clone() else {
+        return exchange(tcp, None, ctx, guard).await;
+    };
+    // 1. TLS: versions, no renegotiation, SNI picks the certificate (runtime::tls).
+    match tls::accept(&acceptor, tcp, ctx.runtime.limits.tls_handshake_timeout).await {
+        Ok(stream) => {
+            let sni = tls::sni(&stream);
+            exchange(stream, sni, ctx, guard).await;
+        }
+        Err(failure) => {
+            ctx.stats.tls_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(peer = %ctx.peer, ?failure, "TLS handshake failed");
+        }
+    }
+}
+
+/// Run the handshake, then refuse, or spawn the tunnel.
+async fn exchange<S>(mut client: S, sni: Option<String>, ctx: ConnCtx, guard: GaugeGuard)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let started = Instant::now();
+    let result = tokio::select! {
+        r = handshake(&mut client, sni.as_deref(), &ctx) => r,
+        () = ctx.close.cancelled() => return,
+    };
+    let up = match result {
+        Ok(Exchange::Upgraded(up)) => up,
+        Ok(Exchange::Relayed(status)) => {
+            ctx.stats.refused("backend_non_101");
+            tracing::info!(peer = %ctx.peer, status, "backend refused the upgrade; answer relayed");
+            return;
+        }
+        Err(None) => return,
+        Err(Some(refusal)) => {
+            ctx.stats.refused(refusal.reason());
+            if refusal.status() >= 500 {
+                tracing::warn!(peer = %ctx.peer, reason = refusal.reason(), status = refusal.status(), "refused");
+            } else {
+                tracing::info!(peer = %ctx.peer, reason = refusal.reason(), status = refusal.status(), "refused");
+            }
+            respond::refuse(&mut client, refusal).await;
+            return;
+        }
+    };
+    ctx.stats.tunnels_total.fetch_add(1, Ordering::Relaxed);
+    let tunnel = Tunnel {
+        session: Session {
+            peer: ctx.peer,
+            sni,
+            route: up.route,
+            backend: up.backend_url,
+            started,
+        },
+        to_backend_first: up.to_backend_first,
+        to_client_first: up.to_client_first,
+        idle_timeout: ctx.runtime.limits.tunnel_idle_timeout,
+        close: ctx.close.clone(),
+        guards: vec![guard, GaugeGuard::new(&ctx.stats, |s| &s.tunnels_open)],
+    };
+    ctx.tracker.spawn(tunnel::run(client, up.backend, tunnel));
+}
+
+/// The stages, in order. `Err(None)`: the client went away, nothing to answer.
+async fn handshake<S>(
+    client: &mut S,
+    sni: Option<&str>,
+    ctx: &ConnCtx,
+) -> Result<Exchange, Option<Refusal>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let limits = &ctx.runtime.limits;
+    // 2. The request head within its time, size and count bounds; strict syntax and framing.
+    let head = read_request(client, ctx).await?;
+    let body = head::check_framing(&head)?;
+    // 3. Normalised target, Host (and SNI agreement), route.
+    let target = route::normalise(&head.target)?;
+    let host = validate::host(&head, sni)?;
+    let route = ctx
+        .runtime
+        .routes
+        .find(&host.name, &target.path)
+        .ok_or(Refusal::NoRoute)?;
+    // 4. RFC 6455 §4.2.1.
+    let upgrade = validate::upgrade(&head, body)?;
+    // 5. The rebuilt request, 6. to a backend of the route's pool.
+    let backend = route.pool.pick().ok_or(Refusal::BackendUnavailable)?;
+    let mut upstream = upstream::connect(backend, limits.backend_connect_timeout).await?;
+    let forward = request::build(&request::Forward {
+        head: &head,
+        target: &target,
+        host: &host,
+        upgrade: &upgrade,
+        client_ip: ctx.peer.ip(),
+        proto: ctx.listener.proto(),
+    });
+    let deadline = Instant::now() + limits.backend_handshake_timeout;
+    let answer = tokio::time::timeout_at(deadline, async {
+        upstream
+            .write_all(&forward)
+            .await
+            .map_err(|_| Refusal::BackendClosed)?;
+        answer::read_head(&mut upstream, limits.max_request_header_bytes).await
+    })
+    .await
+    .map_err(|_| Refusal::BackendTimeout)??;
+    // RFC 6455 §4.1 on the answer.
+    let verdict = verify::check(&answer, &upgrade).map_err(|bad| {
+        tracing::warn!(backend = %backend.url, rule = bad.label(), status = answer.status, "bad upgrade answer");
+        Refusal::from(bad)
+    })?;
+    if verdict == Verdict::Relay {
+        let body = tokio::time::timeout_at(
+            deadline,
+            answer::read_body(&mut upstream, &answer, limits.max_relayed_body_bytes),
+        )
+        .await
+        .map_err(|_| Refusal::BackendTimeout)??;
+        respond::relay(client, &answer, &body).await;
+        return Ok(Exchange::Relayed(answer.status));
+    }
+    // 7. The 101 to the client; the tunnel takes it from here.
+    let switching = respond::switching_protocols(&answer, &verdict);
+    tokio::time::timeout(
+        limits.backend_handshake_timeout,
+        client.write_all(&switching),
+    )
+    .await
+    .map_err(|_| None)?
+    .map_err(|_| None)?;
+    Ok(Exchange::Upgraded(Upgraded {
+        backend: upstream,
+        route: route.label.clone(),
+        backend_url: backend.url.clone(),
+        to_backend_first: head.rest,
+        to_client_first: answer.rest,
+    }))
+}
+
+/// Read and parse the request head within `request_header_timeout`.
+async fn read_request<S: AsyncRead + Unpin>(
+    client: &mut S,
+    ctx: &ConnCtx,
+) -> Result<RequestHead, Option<Refusal>> {
+    let limits = &ctx.runtime.limits;
+    let raw = tokio::time::timeout(
+        limits.request_header_timeout,
+        head::read_raw(client, limits.max_request_header_bytes, None),
+    )
+    .await
+    .map_err(|_| Refusal::HeadTimeout)?;
+    let parsed =
+        raw.and_then(|(buf, len)| head::parse_request(buf, len, limits.max_request_headers));
+    parsed.map_err(|e| match e {
+        HeadError::ClosedEmpty | HeadError::Closed => None,
+        HeadError::TooLarge => Some(Refusal::HeadTooLarge),
+        HeadError::TooManyFields => Some(Refusal::TooManyHeaders),
+        HeadError::Malformed => Some(Refusal::MalformedHead),
+    })
+}

@@ -1,0 +1,10 @@
+//! The inbound data path, one module per stage; [`conn::handle`] calls them in order.
+
+pub mod conn;
+pub mod head;
+pub mod listener;
+pub mod respond;
+pub mod route;
+pub mod tls;
+pub mod validate;
+pub mod verify;

@@ -1,0 +1,144 @@
+//! Everything wsgate writes to the client before the tunnel: refusals, relayed non-101 answers
+//! and the 101 itself. All three are rebuilt heads, never the backend's bytes passed through.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::error::Refusal;
+use crate::proxy::head::{Fields, ResponseHead};
+use crate::proxy::verify::Verdict;
+
+/// How long writing an answer to a client may take before the connection is just dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Fields of a backend answer that are about the backend connection, not the message
+/// (RFC 9110 §7.6.1), plus the framing and the fields wsgate writes itself.
+const NOT_RELAYED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+];
+
+/// Write the answer for a refusal and close the connection (best effort, bounded in time).
+pub async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, refusal: Refusal) {
+    let mut out = Vec::with_capacity(256);
+    status_line(&mut out, refusal.status(), reason_phrase(refusal.status()));
+    for (name, value) in refusal.headers() {
+        field(&mut out, name, value.as_bytes());
+    }
+    field(&mut out, "Content-Type", b"text/plain; charset=utf-8");
+    finish(&mut out, refusal.body().as_bytes());
+    send_and_close(stream, &out).await;
+}
+
+/// Relay a final non-101 answer: its status and end-to-end fields, the decoded body with a
+/// Content-Length, and `Connection: close`.
+pub async fn relay<S: AsyncWrite + Unpin>(stream: &mut S, answer: &ResponseHead, body: &[u8]) {
+    let mut out = Vec::with_capacity(512 + body.len());
+    let reason = if answer.reason.is_empty() {
+        reason_phrase(answer.status)
+    } else {
+        &answer.reason
+    };
+    status_line(&mut out, answer.status, reason);
+    relay_fields(&mut out, answer);
+    finish(&mut out, body);
+    send_and_close(stream, &out).await;
+}
+
+/// The 101 sent to the client after the backend's answer passed `verify`.
+pub fn switching_protocols(answer: &ResponseHead, verdict: &Verdict) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    status_line(&mut out, 101, "Switching Protocols");
+    out.extend_from_slice(b"Upgrade: websocket\r\nConnection: Upgrade\r\n");
+    if let Verdict::Upgrade {
+        accept,
+        protocol,
+        extensions,
+    } = verdict
+    {
+        field(&mut out, "Sec-WebSocket-Accept", accept.as_bytes());
+        if let Some(p) = protocol {
+            field(&mut out, "Sec-WebSocket-Protocol", p.as_bytes());
+        }
+        if let Some(e) = extensions {
+            field(&mut out, "Sec-WebSocket-Extensions", e.as_bytes());
+        }
+    }
+    relay_fields(&mut out, answer);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn relay_fields(out: &mut Vec<u8>, answer: &ResponseHead) {
+    let named: Vec<String> = answer
+        .tokens("connection")
+        .map(str::to_ascii_lowercase)
+        .collect();
+    for f in answer.fields() {
+        let lower = f.name.to_ascii_lowercase();
+        if NOT_RELAYED.contains(&lower.as_str()) || named.contains(&lower) {
+            continue;
+        }
+        field(out, &f.name, &f.value);
+    }
+}
+
+fn status_line(out: &mut Vec<u8>, status: u16, reason: &str) {
+    out.extend_from_slice(format!("HTTP/1.1 {status} {reason}\r\n").as_bytes());
+}
+
+fn field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn finish(out: &mut Vec<u8>, body: &[u8]) {
+    out.extend_from_slice(
+        format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(body);
+}
+
+async fn send_and_close<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) {
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+        stream.write_all(bytes).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+/// RFC 9110 §15 reason phrases for the statuses wsgate writes itself.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        421 => "Misdirected Request",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Unknown",
+    }
+}

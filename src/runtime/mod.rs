@@ -1,0 +1,106 @@
+//! The live runtime built from a [`Config`]: TLS acceptors per listener, the route table with its
+//! pools, and the limits. Built whole off the data path; a connection takes one snapshot of it
+//! when it arrives (invariant 4).
+
+pub mod tls;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::{Config, ConfigError, ConfigErrors, Limits};
+use crate::proxy::route::{Route, RouteTable};
+use crate::upstream::Pool;
+
+/// What a listener needs at accept time.
+pub struct ListenerRuntime {
+    pub name: String,
+    /// `None`: plain listener.
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl ListenerRuntime {
+    /// `X-Forwarded-Proto` for clients of this listener.
+    pub fn proto(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+}
+
+/// Everything the data path reads, immutable once built.
+pub struct Runtime {
+    pub limits: Limits,
+    pub routes: RouteTable,
+    pub listeners: HashMap<String, Arc<ListenerRuntime>>,
+}
+
+impl Runtime {
+    /// Load certificates and index routes. Every failure is reported, not just the first.
+    pub fn build(config: &Config) -> Result<Runtime, ConfigErrors> {
+        let file = config
+            .source
+            .as_ref()
+            .map_or_else(|| "<config>".to_owned(), |p| p.display().to_string());
+        let mut errors = Vec::new();
+        let mut listeners = HashMap::new();
+        for (i, l) in config.listeners.iter().enumerate() {
+            let tls = match &l.tls {
+                None => None,
+                Some(t) => match tls::server_config(t) {
+                    Ok(sc) => Some(TlsAcceptor::from(sc)),
+                    Err(msgs) => {
+                        errors.extend(msgs.into_iter().map(|message| ConfigError {
+                            file: file.clone(),
+                            line: 0,
+                            col: 0,
+                            path: format!("listeners[{i}].tls"),
+                            message,
+                        }));
+                        None
+                    }
+                },
+            };
+            let lr = ListenerRuntime {
+                name: l.name.clone(),
+                tls,
+            };
+            listeners.insert(l.name.clone(), Arc::new(lr));
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        let pools: HashMap<&str, Arc<Pool>> = config
+            .pools
+            .iter()
+            .map(|p| (p.name.as_str(), Arc::new(Pool::new(p))))
+            .collect();
+        let mut routes = Vec::new();
+        for (i, r) in config.routes.iter().enumerate() {
+            let Some(pool) = pools.get(r.pool.as_str()) else {
+                // Validation already refuses unknown pools; this keeps build total anyway.
+                errors.push(ConfigError {
+                    file: file.clone(),
+                    line: 0,
+                    col: 0,
+                    path: format!("routes[{i}].pool"),
+                    message: format!("unknown pool {:?}", r.pool),
+                });
+                continue;
+            };
+            routes.push(Route {
+                label: format!("{}{}", r.host.as_deref().unwrap_or("*"), r.path),
+                host: r.host.clone(),
+                prefix: r.path.clone(),
+                pool: Arc::clone(pool),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(Runtime {
+            limits: config.limits.clone(),
+            routes: RouteTable::new(routes),
+            listeners,
+        })
+    }
+}

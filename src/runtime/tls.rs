@@ -1,0 +1,114 @@
+//! TLS server configuration for a listener: certificates loaded (or generated for the demo), the
+//! SNI resolver, protocol versions and ALPN.
+//!
+//! Owns: PEM loading via `rustls-pki-types` (`PemObject`), the cert/key consistency check, and
+//! choosing a certificate by SNI against each certificate's SAN names (first = default).
+//! Does not own the handshake itself (`proxy::tls`).
+
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use crate::config::{CertFiles, CertSource, TlsConfig, TlsVersion};
+
+/// Build the rustls server config for one listener. Errors name the files and what is wrong.
+pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, Vec<String>> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let certs = match &tls.certificates {
+        CertSource::Files(files) => {
+            let mut loaded = Vec::new();
+            let mut errors = Vec::new();
+            for f in files {
+                match load_pair(f, &provider) {
+                    Ok(ck) => loaded.push(Arc::new(ck)),
+                    Err(e) => errors.push(format!("{}: {e}", f.origin)),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+            loaded
+        }
+        CertSource::SelfSigned(names) => vec![Arc::new(
+            self_signed(names, &provider).map_err(|e| vec![e])?,
+        )],
+    };
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match tls.min_version {
+        TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsVersion::V1_3 => &[&rustls::version::TLS13],
+    };
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| vec![format!("TLS versions: {e}")])?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SniResolver { certs }));
+    // WebSocket upgrades are HTTP/1.1 (RFC 6455); h2 (RFC 8441) is not offered yet.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Stateless resumption so returning clients skip the certificate signature.
+    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
+        .map_err(|e| vec![format!("TLS tickets: {e}")])?;
+    Ok(Arc::new(config))
+}
+
+fn load_pair(files: &CertFiles, provider: &CryptoProvider) -> Result<CertifiedKey, String> {
+    let cert_path = files.cert.display();
+    let key_path = files.key.display();
+    let chain = CertificateDer::pem_file_iter(&files.cert)
+        .map_err(|e| format!("cannot read certificate {cert_path}: {e}"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("invalid PEM in certificate {cert_path}: {e}"))?;
+    if chain.is_empty() {
+        return Err(format!("no CERTIFICATE block in {cert_path}"));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| format!("cannot read private key {key_path}: {e}"))?;
+    CertifiedKey::from_der(chain, key, provider).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => {
+            format!("private key {key_path} does not match certificate {cert_path}")
+        }
+        e => format!("unusable certificate {cert_path} / key {key_path}: {e}"),
+    })
+}
+
+/// A certificate for `names` made in memory at start (demo/dev only: clients must be told to
+/// trust it, e.g. `--insecure`).
+fn self_signed(names: &[String], provider: &CryptoProvider) -> Result<CertifiedKey, String> {
+    let generated = rcgen::generate_simple_self_signed(names.to_vec())
+        .map_err(|e| format!("cannot generate a self-signed certificate for {names:?}: {e}"))?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        generated.signing_key.serialize_der(),
+    ));
+    CertifiedKey::from_der(vec![generated.cert.der().clone()], key, provider)
+        .map_err(|e| format!("self-signed certificate: {e}"))
+}
+
+/// Picks the first certificate whose SAN names cover the SNI name; the first one otherwise.
+#[derive(Debug)]
+struct SniResolver {
+    certs: Vec<Arc<CertifiedKey>>,
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if self.certs.len() > 1
+            && let Some(name) = hello.server_name()
+            && let Ok(name) = ServerName::try_from(name)
+        {
+            let found = self.certs.iter().find(|ck| {
+                ck.end_entity_cert()
+                    .ok()
+                    .and_then(|der| webpki::EndEntityCert::try_from(der).ok())
+                    .is_some_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok())
+            });
+            if let Some(ck) = found {
+                return Some(Arc::clone(ck));
+            }
+        }
+        self.certs.first().cloned()
+    }
+}

@@ -1,0 +1,73 @@
+//! A tunnel: the task that owns both legs of an upgraded connection, its guards, and the one
+//! session record written when it ends.
+//!
+//! It is spawned as its own small task once the 101 is relayed (so the memory of the TLS accept
+//! and the HTTP exchange is gone), registered with the shutdown tracker, and closed by the
+//! gateway's close token when a drain runs out of time.
+
+pub mod splice;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::stats::GaugeGuard;
+use splice::Counts;
+
+/// Who and what a session is, for its record.
+#[derive(Debug)]
+pub struct Session {
+    pub peer: SocketAddr,
+    pub sni: Option<String>,
+    pub route: String,
+    pub backend: String,
+    pub started: Instant,
+}
+
+/// Everything a tunnel task owns besides the two streams.
+pub struct Tunnel {
+    pub session: Session,
+    pub to_backend_first: Vec<u8>,
+    pub to_client_first: Vec<u8>,
+    pub idle_timeout: Duration,
+    pub close: CancellationToken,
+    /// Released when the task ends, whatever way it ends.
+    pub guards: Vec<GaugeGuard>,
+}
+
+/// Splice until the end, then log the session record.
+pub async fn run<C, B>(mut client: C, mut backend: B, t: Tunnel)
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut counts = Counts::default();
+    let end = tokio::select! {
+        end = splice::splice(
+            &mut client,
+            &mut backend,
+            t.to_backend_first,
+            t.to_client_first,
+            t.idle_timeout,
+            &mut counts,
+        ) => end.label(),
+        () = t.close.cancelled() => "shutdown",
+    };
+    let s = &t.session;
+    tracing::info!(
+        target: "wsgate::session",
+        peer = %s.peer,
+        sni = s.sni.as_deref().unwrap_or("-"),
+        route = %s.route,
+        backend = %s.backend,
+        duration_ms = s.started.elapsed().as_millis() as u64,
+        bytes_to_backend = counts.to_backend,
+        bytes_to_client = counts.to_client,
+        closed_by = end,
+        "session closed"
+    );
+    drop(t.guards);
+}
