@@ -1,1 +1,62 @@
-fn main() {}
+//! The per-handshake CPU work wsgate adds besides TLS: parse the head, check framing, normalise
+//! the target, the RFC 6455 §4.2.1 checklist, rebuild the request, verify the 101 (§4.1).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use wsgate::proxy::head::{check_framing, parse_request, parse_response};
+use wsgate::proxy::{route, validate, verify};
+use wsgate::upstream::request;
+
+const BROWSER: &[u8] = b"GET /chat/room?id=42 HTTP/1.1\r\nHost: ws.example.com\r\n\
+Connection: Upgrade\r\nPragma: no-cache\r\nCache-Control: no-cache\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36\r\n\
+Upgrade: websocket\r\nOrigin: https://app.example.com\r\nSec-WebSocket-Version: 13\r\n\
+Accept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n\
+Cookie: session=abcdef0123456789; theme=dark\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+
+const ANSWER: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+
+fn handshake(c: &mut Criterion) {
+    c.bench_function("request checks (parse+framing+route+validate)", |b| {
+        b.iter(|| {
+            let head = parse_request(black_box(BROWSER).to_vec(), BROWSER.len(), 100).unwrap();
+            let body = check_framing(&head).unwrap();
+            let target = route::normalise(&head.target).unwrap();
+            let host = validate::host(&head, Some("ws.example.com")).unwrap();
+            let up = validate::upgrade(&head, body).unwrap();
+            black_box((target, host, up))
+        })
+    });
+
+    let head = parse_request(BROWSER.to_vec(), BROWSER.len(), 100).unwrap();
+    let up = validate::upgrade(&head, check_framing(&head).unwrap()).unwrap();
+    let host = validate::host(&head, None).unwrap();
+    let target = route::normalise(&head.target).unwrap();
+    c.bench_function("rebuild forwarded request", |b| {
+        b.iter(|| {
+            black_box(request::build(&request::Forward {
+                head: &head,
+                target: &target,
+                host: &host,
+                upgrade: &up,
+                client_ip: "127.0.0.1".parse().unwrap(),
+                proto: "https",
+            }))
+        })
+    });
+
+    c.bench_function("verify 101 (parse + §4.1 + accept)", |b| {
+        b.iter(|| {
+            let answer = parse_response(black_box(ANSWER).to_vec(), ANSWER.len(), 100).unwrap();
+            black_box(verify::check(&answer, &up).unwrap())
+        })
+    });
+}
+
+criterion_group!(benches, handshake);
+criterion_main!(benches);

@@ -79,6 +79,18 @@ fn limits_and_routes_are_converted() {
 }
 
 #[test]
+fn ipv6_hosts_and_backends() {
+    let yaml = BASE
+        .replace("{ path: /echo/,", "{ host: \"[::1]\", path: /echo/,")
+        .replace("ws://127.0.0.1:9501", "ws://[0:0::1]:9501")
+        .replace("127.0.0.1:8443", "[::1]:0");
+    let config = load(&yaml).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(config.routes[0].host.as_deref(), Some("::1"));
+    assert_eq!(config.pools[0].backends[0].authority, "[::1]:9501");
+    assert_eq!(config.listeners[0].bind.to_string(), "[::1]:0");
+}
+
+#[test]
 fn relative_cert_paths_resolve_against_the_config_directory() {
     let dir = tempfile::tempdir().expect("temp dir");
     let yaml = BASE.replace(

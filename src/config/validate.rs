@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_saphyr::{Location, Spanned};
 
@@ -17,7 +17,7 @@ mod syntax;
 
 use self::syntax::{backend_authority, check_name, check_path, normalize_host, self_signed_name};
 use super::load::ConfigError;
-use super::raw::{RawConfig, RawLimits, RawListener, RawPool, RawRoute, RawTls};
+use super::raw::{RawCertFiles, RawConfig, RawLimits, RawListener, RawPool, RawRoute, RawTls};
 use super::units::{format_size, parse_positive_duration, parse_size};
 use super::{
     BackendConfig, CertFiles, CertSource, Config, Limits, ListenerConfig, PoolConfig, RouteConfig,
@@ -138,54 +138,8 @@ fn listeners(
 
 /// `None`: the section had errors (already reported).
 fn tls(raw: Spanned<RawTls>, at: &str, base_dir: &Path, errs: &mut Errors) -> Option<TlsConfig> {
-    let Spanned {
-        value: tls,
-        referenced: loc,
-        ..
-    } = raw;
-    let certificates = match (tls.certificates, tls.self_signed) {
-        (Some(_), Some(s)) => {
-            let msg = "set exactly one of `certificates` and `self_signed`, not both";
-            errs.at(&s.referenced, format!("{at}.self_signed"), msg);
-            None
-        }
-        (None, None) => {
-            let msg = "needs `certificates` (PEM files) or `self_signed` (names for a generated certificate)";
-            errs.at(&loc, at, msg);
-            None
-        }
-        (Some(files), None) => {
-            if files.value.is_empty() {
-                let msg = "is empty; list at least one `{ cert: FILE, key: FILE }` pair";
-                errs.at(&files.referenced, format!("{at}.certificates"), msg);
-            }
-            let mut out = Vec::new();
-            for (j, pair) in files.value.into_iter().enumerate() {
-                let at = format!("{at}.certificates[{j}]");
-                let cert = resolve(&pair.value.cert, &format!("{at}.cert"), base_dir, errs);
-                let key = resolve(&pair.value.key, &format!("{at}.key"), base_dir, errs);
-                let origin = errs.place(&pair.referenced);
-                if let (Some(cert), Some(key)) = (cert, key) {
-                    out.push(CertFiles { cert, key, origin });
-                }
-            }
-            Some(CertSource::Files(out))
-        }
-        (None, Some(names)) => {
-            if names.value.is_empty() {
-                let msg = "is empty; list the DNS names or IPs the certificate is for";
-                errs.at(&names.referenced, format!("{at}.self_signed"), msg);
-            }
-            let mut out = Vec::new();
-            for (j, name) in names.value.into_iter().enumerate() {
-                match self_signed_name(&name.value) {
-                    Ok(n) => out.push(n),
-                    Err(msg) => errs.at(&name.referenced, format!("{at}.self_signed[{j}]"), msg),
-                }
-            }
-            Some(CertSource::SelfSigned(out))
-        }
-    };
+    let (loc, tls) = (raw.referenced, raw.value);
+    let certificates = cert_source(tls.certificates, tls.self_signed, &loc, at, base_dir, errs);
     let min_version = match tls.min_version.as_ref().map(|v| (v, v.value.trim())) {
         None | Some((_, "1.2")) => Some(TlsVersion::V1_2),
         Some((_, "1.3")) => Some(TlsVersion::V1_3),
@@ -202,18 +156,72 @@ fn tls(raw: Spanned<RawTls>, at: &str, base_dir: &Path, errs: &mut Errors) -> Op
     })
 }
 
-fn resolve(
-    raw: &Spanned<String>,
+/// Exactly one of `certificates` (non-empty) / `self_signed` (non-empty). `None`: errors reported.
+fn cert_source(
+    files: Option<Spanned<Vec<Spanned<RawCertFiles>>>>,
+    names: Option<Spanned<Vec<Spanned<String>>>>,
+    tls_loc: &Location,
     at: &str,
     base_dir: &Path,
     errs: &mut Errors,
-) -> Option<std::path::PathBuf> {
+) -> Option<CertSource> {
+    let before = errs.list.len();
+    let source = match (files, names) {
+        (Some(_), Some(names)) => {
+            let msg = "set exactly one of `certificates` and `self_signed`, not both";
+            errs.at(&names.referenced, format!("{at}.self_signed"), msg);
+            return None;
+        }
+        (None, None) => {
+            let msg = "needs `certificates` (PEM files) or `self_signed` (names for a generated certificate)";
+            errs.at(tls_loc, at, msg);
+            return None;
+        }
+        (Some(files), None) => {
+            if files.value.is_empty() {
+                let msg = "is empty; list at least one `{ cert: FILE, key: FILE }` pair";
+                errs.at(&files.referenced, format!("{at}.certificates"), msg);
+            }
+            let mut out = Vec::new();
+            for (j, pair) in files.value.into_iter().enumerate() {
+                let at = format!("{at}.certificates[{j}]");
+                let cert = resolve(&pair.value.cert, &format!("{at}.cert"), base_dir, errs);
+                let key = resolve(&pair.value.key, &format!("{at}.key"), base_dir, errs);
+                let origin = errs.place(&pair.referenced);
+                if let (Some(cert), Some(key)) = (cert, key) {
+                    out.push(CertFiles { cert, key, origin });
+                }
+            }
+            CertSource::Files(out)
+        }
+        (None, Some(names)) => {
+            if names.value.is_empty() {
+                let msg = "is empty; list the DNS names or IPs the certificate is for";
+                errs.at(&names.referenced, format!("{at}.self_signed"), msg);
+            }
+            let mut out = Vec::new();
+            for (j, name) in names.value.into_iter().enumerate() {
+                match self_signed_name(&name.value) {
+                    Ok(n) => out.push(n),
+                    Err(msg) => errs.at(&name.referenced, format!("{at}.self_signed[{j}]"), msg),
+                }
+            }
+            CertSource::SelfSigned(out)
+        }
+    };
+    (errs.list.len() == before).then_some(source)
+}
+
+fn resolve(raw: &Spanned<String>, at: &str, base_dir: &Path, errs: &mut Errors) -> Option<PathBuf> {
     if raw.value.trim().is_empty() {
         errs.at(&raw.referenced, at, "empty path");
         return None;
     }
     Some(base_dir.join(&raw.value))
 }
+
+const KIB: u64 = 1 << 10;
+const MIB: u64 = 1 << 20;
 
 fn limits(raw: RawLimits, errs: &mut Errors) -> Limits {
     let d = Limits::default();
@@ -226,15 +234,11 @@ fn limits(raw: RawLimits, errs: &mut Errors) -> Limits {
     Limits {
         tls_handshake_timeout: field!(tls_handshake_timeout, parse_positive_duration),
         request_header_timeout: field!(request_header_timeout, parse_positive_duration),
-        max_request_header_bytes: field!(max_request_header_bytes, |s| size_in(
-            s,
-            1 << 10,
-            1 << 20
-        )),
+        max_request_header_bytes: field!(max_request_header_bytes, |s| size_in(s, KIB, MIB)),
         max_request_headers: field!(max_request_headers, |s| count_in(s, 1, 10_000)),
         backend_connect_timeout: field!(backend_connect_timeout, parse_positive_duration),
         backend_handshake_timeout: field!(backend_handshake_timeout, parse_positive_duration),
-        max_relayed_body_bytes: field!(max_relayed_body_bytes, |s| size_in(s, 0, 16 << 20)),
+        max_relayed_body_bytes: field!(max_relayed_body_bytes, |s| size_in(s, 0, 16 * MIB)),
         tunnel_idle_timeout: field!(tunnel_idle_timeout, parse_positive_duration),
         drain_timeout: field!(drain_timeout, parse_positive_duration),
     }

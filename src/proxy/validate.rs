@@ -51,7 +51,8 @@ pub fn host(head: &RequestHead, sni: Option<&str>) -> Result<Host, Refusal> {
 fn parse_host(raw: &str) -> Option<String> {
     let (name, port) = if let Some(rest) = raw.strip_prefix('[') {
         let (v6, after) = rest.split_once(']')?;
-        v6.parse::<std::net::Ipv6Addr>().ok()?;
+        // Canonical form, so `[0:0::1]` and `[::1]` route alike.
+        let v6 = v6.parse::<std::net::Ipv6Addr>().ok()?.to_string();
         let port = if after.is_empty() {
             None
         } else {
@@ -67,14 +68,14 @@ fn parse_host(raw: &str) -> Option<String> {
         if name.is_empty() || name.len() > 253 || !name.bytes().all(ok) {
             return None;
         }
-        (name, port)
+        (name.to_ascii_lowercase(), port)
     };
     if let Some(p) = port
         && (p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
     {
         return None;
     }
-    Some(name.to_ascii_lowercase())
+    Some(name)
 }
 
 /// The §4.2.1 checklist, in order. `body` is what `head::check_framing` found.
@@ -226,7 +227,7 @@ mod tests {
             let raw = format!("GET / HTTP/1.1\r\n{bad}\r\n");
             assert_eq!(host(&req(&raw), None), Err(Refusal::BadHost), "{bad}");
         }
-        let v6 = req("GET / HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n");
+        let v6 = req("GET / HTTP/1.1\r\nHost: [0:0::1]:8443\r\n\r\n");
         assert_eq!(host(&v6, None).unwrap().name, "::1");
         let none = req("GET / HTTP/1.1\r\n\r\n");
         assert_eq!(host(&none, None), Err(Refusal::BadHost));

@@ -32,13 +32,14 @@ pub(super) fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// A route host: lower-case DNS name, IPv4 literal, or IPv6 literal (returned in brackets, as it
-/// appears in a `Host` header). No port: routes match the host part only.
+/// A route host: lower-case DNS name, IPv4 literal, or IPv6 literal (written with or without
+/// brackets; returned without them, in compressed form, which is how `proxy::validate::host`
+/// reports a `Host: [v6]:port` header). No port: routes match the host part only.
 pub(super) fn normalize_host(raw: &str) -> Result<String, String> {
     let host = raw.to_ascii_lowercase();
     if let Some(inner) = host.strip_prefix('[') {
         return match inner.strip_suffix(']').map(str::parse::<Ipv6Addr>) {
-            Some(Ok(ip)) => Ok(format!("[{ip}]")),
+            Some(Ok(ip)) => Ok(ip.to_string()),
             Some(Err(_)) => Err(format!("`{raw}` is not an IPv6 address")),
             None => Err(format!(
                 "`{raw}`: a host must not include a port (or a stray `[`)"
@@ -47,7 +48,7 @@ pub(super) fn normalize_host(raw: &str) -> Result<String, String> {
     }
     if host.contains(':') {
         return match host.parse::<Ipv6Addr>() {
-            Ok(ip) => Ok(format!("[{ip}]")),
+            Ok(ip) => Ok(ip.to_string()),
             Err(_) => Err(format!("`{raw}`: a host must not include a port")),
         };
     }
@@ -77,6 +78,8 @@ fn is_dns_name(host: &str) -> bool {
         })
 }
 
+/// A route path prefix: absolute, no query/fragment, no `//` or dot segments (which would let
+/// one route shadow or escape another after normalisation), no spaces or control characters.
 pub(super) fn check_path(path: &str) -> Result<(), String> {
     let problem = if !path.starts_with('/') {
         "must start with `/`"
@@ -135,6 +138,9 @@ pub(super) fn backend_authority(url: &str) -> Result<String, String> {
         },
     };
     let host = normalize_host(host).map_err(|msg| format!("in `{url}`: {msg}"))?;
+    if host.contains(':') {
+        return Ok(format!("[{host}]:{port}"));
+    }
     Ok(format!("{host}:{port}"))
 }
 
@@ -193,8 +199,8 @@ mod tests {
     fn hosts() {
         assert_eq!(normalize_host("WS.Test").unwrap(), "ws.test");
         assert_eq!(normalize_host("10.0.0.1").unwrap(), "10.0.0.1");
-        assert_eq!(normalize_host("::1").unwrap(), "[::1]");
-        assert_eq!(normalize_host("[::1]").unwrap(), "[::1]");
+        assert_eq!(normalize_host("::1").unwrap(), "::1");
+        assert_eq!(normalize_host("[0:0::1]").unwrap(), "::1");
         for bad in [
             "ws.test:443",
             "",
