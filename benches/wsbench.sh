@@ -6,7 +6,9 @@
 #   REPS=1 SCENARIOS="handshake bulk-1MiB" benches/wsbench.sh   # quick partial run
 #
 # Needs nginx and haproxy installed (apt-get install -y nginx haproxy); everything stays on
-# loopback. wsgate logs at `warn` here (nginx and HAProxy run with access logs off).
+# loopback. wsgate logs at `warn` here (nginx and HAProxy run with access logs off). The URL
+# names localhost because the harness sends SNI localhost and wsgate answers 421 when Host and
+# SNI disagree (the anchors do not check).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WSBENCH="${WSBENCH:-$here/../shared/wsbench}"
@@ -30,7 +32,7 @@ YAML
 
 cd "$WSBENCH"
 PUT_NAME=wsgate \
-PUT_URL=wss://127.0.0.1:8445/echo \
+PUT_URL=wss://localhost:8445/echo \
 PUT_START="env WSGATE_LOG=warn $here/target/release/wsgate run --config $cfg" \
 OUT_JSONL="$here/benches/results/wsbench-$stamp.jsonl" \
 OUT_MD="$here/benches/results/wsbench-$stamp.md" \

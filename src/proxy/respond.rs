@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::Refusal;
 use crate::proxy::head::{Fields, ResponseHead};
@@ -11,6 +11,9 @@ use crate::proxy::verify::Verdict;
 
 /// How long writing an answer to a client may take before the connection is just dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// After answering, how long and how much unread client input is drained before closing.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 64 * 1024;
 
 /// Fields of a backend answer that are about the backend connection, not the message
 /// (RFC 9110 §7.6.1), plus the framing and the fields wsgate writes itself.
@@ -29,7 +32,7 @@ const NOT_RELAYED: &[&str] = &[
 ];
 
 /// Write the answer for a refusal and close the connection (best effort, bounded in time).
-pub async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, refusal: Refusal) {
+pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, refusal: Refusal) {
     let mut out = Vec::with_capacity(256);
     status_line(&mut out, refusal.status(), reason_phrase(refusal.status()));
     for (name, value) in refusal.headers() {
@@ -42,7 +45,7 @@ pub async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, refusal: Refusal) {
 
 /// Relay a final non-101 answer: its status and end-to-end fields, the decoded body with a
 /// Content-Length, and `Connection: close`.
-pub async fn relay<S: AsyncWrite + Unpin>(stream: &mut S, answer: &ResponseHead, body: &[u8]) {
+pub async fn relay<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, answer: &ResponseHead, body: &[u8]) {
     let mut out = Vec::with_capacity(512 + body.len());
     let reason = if answer.reason.is_empty() {
         reason_phrase(answer.status)
@@ -115,10 +118,30 @@ fn finish(out: &mut Vec<u8>, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
-async fn send_and_close<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) {
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+async fn send_and_close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) {
+    let sent = tokio::time::timeout(WRITE_TIMEOUT, async {
         stream.write_all(bytes).await?;
         stream.shutdown().await
+    })
+    .await;
+    if matches!(sent, Ok(Ok(()))) {
+        linger(stream).await;
+    }
+}
+
+/// Read and discard what the client still sends (bounded in time and bytes) before closing:
+/// closing a socket with unread input makes the kernel send RST, which can destroy the answer
+/// before the client has read it (RFC 9112 §9.6).
+async fn linger<S: AsyncRead + Unpin>(stream: &mut S) {
+    let mut sink = [0u8; 4096];
+    let mut left = LINGER_BYTES;
+    let _ = tokio::time::timeout(LINGER_TIME, async {
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
     })
     .await;
 }

@@ -41,9 +41,10 @@ impl TestCa {
     pub fn leaf(&self, names: &[&str]) -> TestCert {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = CertificateParams::new(names.clone()).expect("valid SAN names");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().cloned().unwrap_or_default(),
+        );
         let key = KeyPair::generate().expect("generate leaf key");
         let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
         TestCert {

@@ -5,11 +5,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Response;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
@@ -195,7 +197,9 @@ impl WsRequest {
             Some(config) => {
                 MaybeTlsStream::Rustls(tls_connect(self.addr, config.clone(), &self.sni).await?)
             }
-            None => MaybeTlsStream::Plain(within("TCP connect", TcpStream::connect(self.addr)).await?),
+            None => {
+                MaybeTlsStream::Plain(within("TCP connect", TcpStream::connect(self.addr)).await?)
+            }
         };
         let host = self.host.as_deref().unwrap_or(&self.sni);
         let mut request = format!("ws://{host}{}", self.path).into_client_request()?;
@@ -208,4 +212,25 @@ impl WsRequest {
             tokio_tungstenite::client_async_with_config(request, stream, Some(self.config));
         within("the WebSocket handshake", handshake).await
     }
+}
+
+/// The next message through the tunnel; panics if the tunnel ended or failed instead.
+pub async fn next_message(ws: &mut Ws) -> Message {
+    match within("a message through the tunnel", ws.next()).await {
+        Some(Ok(msg)) => msg,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+/// Read until the tunnel ends (stream end or error) and return the messages seen on the way,
+/// e.g. the Close frame of a close handshake.
+pub async fn messages_until_closed(ws: &mut Ws) -> Vec<Message> {
+    let mut seen = Vec::new();
+    within("the tunnel to end", async {
+        while let Some(Ok(msg)) = ws.next().await {
+            seen.push(msg);
+        }
+    })
+    .await;
+    seen
 }

@@ -34,7 +34,11 @@ impl SeenRequest {
     /// The only value of `name`; panics when there are several.
     pub fn one(&self, name: &str) -> Option<&str> {
         let all = self.all(name);
-        assert!(all.len() <= 1, "{name} appears {} times: {all:?}", all.len());
+        assert!(
+            all.len() <= 1,
+            "{name} appears {} times: {all:?}",
+            all.len()
+        );
         all.into_iter().next()
     }
 }
@@ -80,7 +84,10 @@ impl EchoBackend {
 
     /// Request heads accepted so far, in order. A head is recorded before its 101 is sent.
     pub fn requests(&self) -> Vec<SeenRequest> {
-        self.requests.lock().expect("no panics while locked").clone()
+        self.requests
+            .lock()
+            .expect("no panics while locked")
+            .clone()
     }
 
     /// The only request seen; panics unless there was exactly one.
@@ -98,6 +105,8 @@ impl Drop for EchoBackend {
 }
 
 async fn echo(tcp: TcpStream, requests: Arc<Mutex<Vec<SeenRequest>>>) {
+    // The error type is tungstenite's `ErrorResponse`, fixed by its `Callback` trait.
+    #[allow(clippy::result_large_err)]
     let record = move |req: &Request, mut resp: Response| {
         let headers = req
             .headers()

@@ -18,6 +18,7 @@
 pub mod certs;
 pub mod client;
 pub mod echo;
+pub mod expect;
 pub mod head;
 pub mod proxy;
 pub mod scripted;
@@ -28,11 +29,15 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 pub use certs::{TestCa, TestCert};
-pub use client::{Answer, ClientStream, Ws, exchange, read_head, read_until_closed};
+pub use client::{
+    Answer, ClientStream, Ws, exchange, messages_until_closed, next_message, read_head,
+    read_until_closed,
+};
 pub use echo::{EchoBackend, SeenRequest};
+pub use expect::{Backend, assert_closing, assert_refused, assert_upgraded};
 pub use head::{ACCEPT, Head, KEY};
 pub use proxy::TestProxy;
-pub use scripted::{Script, ScriptedBackend, Seen, Then, accept_for, upgrade_answer};
+pub use scripted::{FullBacklog, Script, ScriptedBackend, Seen, Then, accept_for, upgrade_answer};
 
 /// Upper bound on any single network wait in a test.
 pub const TIMEOUT: Duration = Duration::from_secs(10);

@@ -13,7 +13,9 @@ use tokio_tungstenite::MaybeTlsStream;
 use wsgate::{Gateway, Shutdown, Stats};
 
 use super::certs::{TestCa, TestCert};
-use super::client::{Answer, ClientStream, TlsClient, Ws, WsRequest, exchange, tls_connect, ws_config};
+use super::client::{
+    Answer, ClientStream, TlsClient, Ws, WsRequest, exchange, tls_connect, ws_config,
+};
 use super::head::Head;
 use super::{init_tracing, within};
 
@@ -103,7 +105,11 @@ impl TestProxyBuilder {
         }
         y.push_str("routes:\n");
         for (i, r) in self.routes.iter().enumerate() {
-            let host = r.host.as_ref().map(|h| format!("host: {h}, ")).unwrap_or_default();
+            let host = r
+                .host
+                .as_ref()
+                .map(|h| format!("host: {h}, "))
+                .unwrap_or_default();
             let _ = writeln!(y, "  - {{ {host}path: \"{}\", pool: p{i} }}", r.path);
         }
         y.push_str("pools:\n");

@@ -248,3 +248,37 @@ pub fn upgrade_answer(head: &str, extra: &[&str]) -> String {
     out.push_str("\r\n");
     out
 }
+
+/// A listening socket whose accept queue is full, so a connect to it hangs (the kernel drops the
+/// SYN): how a black-holed backend looks to the proxy. Keep it alive for the test.
+pub struct FullBacklog {
+    pub addr: SocketAddr,
+    _listener: TcpListener,
+    _queued: Vec<TcpStream>,
+}
+
+impl FullBacklog {
+    pub async fn start() -> FullBacklog {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(([127, 0, 0, 1], 0).into()).expect("bind");
+        // Backlog 0: Linux queues one connection and drops SYNs after that.
+        let listener = socket.listen(0).expect("listen");
+        let addr = listener.local_addr().expect("address");
+        let mut queued = Vec::new();
+        for _ in 0..8 {
+            let attempt = TcpStream::connect(addr);
+            match tokio::time::timeout(Duration::from_millis(200), attempt).await {
+                Ok(Ok(conn)) => queued.push(conn),
+                Ok(Err(e)) => panic!("filling the backlog: {e}"),
+                Err(_) => {
+                    return FullBacklog {
+                        addr,
+                        _listener: listener,
+                        _queued: queued,
+                    };
+                }
+            }
+        }
+        panic!("the accept queue never filled up");
+    }
+}
