@@ -45,7 +45,11 @@ pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, refusal: 
 
 /// Relay a final non-101 answer: its status and end-to-end fields, the decoded body with a
 /// Content-Length, and `Connection: close`.
-pub async fn relay<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, answer: &ResponseHead, body: &[u8]) {
+pub async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    answer: &ResponseHead,
+    body: &[u8],
+) {
     let mut out = Vec::with_capacity(512 + body.len());
     let reason = if answer.reason.is_empty() {
         reason_phrase(answer.status)
