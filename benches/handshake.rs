@@ -4,6 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use wsgate::admit::Admission;
 use wsgate::proxy::head::{check_framing, parse_request, parse_response};
 use wsgate::proxy::{route, validate, verify};
 use wsgate::upstream::request;
@@ -37,6 +38,7 @@ fn handshake(c: &mut Criterion) {
     let up = validate::upgrade(&head, check_framing(&head).unwrap()).unwrap();
     let host = validate::host(&head, None).unwrap();
     let target = route::normalise(&head.target).unwrap();
+    let admission = Admission::default();
     c.bench_function("rebuild forwarded request", |b| {
         b.iter(|| {
             black_box(request::build(&request::Forward {
@@ -44,6 +46,7 @@ fn handshake(c: &mut Criterion) {
                 target: &target,
                 host: &host,
                 upgrade: &up,
+                admission: &admission,
                 client_ip: "127.0.0.1".parse().unwrap(),
                 proto: "https",
             }))

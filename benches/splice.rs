@@ -5,7 +5,12 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
-use wsgate::tunnel::splice::{Counts, splice};
+use wsgate::tunnel::splice::{Counts, Timeouts, splice};
+
+const TIMEOUTS: Timeouts = Timeouts {
+    idle: Duration::from_secs(600),
+    half_close: Duration::from_secs(600),
+};
 
 const BULK: usize = 4 * 1024 * 1024;
 
@@ -33,7 +38,7 @@ fn bulk(c: &mut Criterion) {
                         &mut proxy_backend,
                         Vec::new(),
                         Vec::new(),
-                        Duration::from_secs(60),
+                        TIMEOUTS,
                         &mut counts,
                     )
                     .await;
@@ -72,7 +77,7 @@ fn bulk(c: &mut Criterion) {
                     &mut proxy_backend,
                     Vec::new(),
                     Vec::new(),
-                    Duration::from_secs(600),
+                    TIMEOUTS,
                     &mut counts,
                 )
                 .await

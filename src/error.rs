@@ -46,6 +46,33 @@ pub enum Refusal {
     WsVersion,
     /// A body on the upgrade request.
     BodyOnUpgrade,
+    // ---- admission (admit) ----
+    /// `Origin` required by the route's policy but absent.
+    OriginMissing,
+    /// `Origin` not in the route's allowlist.
+    OriginNotAllowed,
+    /// More than one `Origin` field.
+    DuplicateOrigin,
+    /// No token where the route looks for one.
+    TokenMissing,
+    /// Token present but not valid (signature, expiry, issuer, audience, algorithm, key).
+    TokenInvalid,
+    /// Two tokens (a source present twice).
+    DuplicateToken,
+    /// Valid token whose claims do not meet `require`.
+    ClaimsInsufficient,
+    /// The auth service answered 401 or 403 (that status is relayed).
+    AuthDenied(u16),
+    /// The auth service failed, timed out or answered something else.
+    AuthUnavailable,
+    /// The client address exceeded its handshake rate.
+    RateLimited,
+    /// The route exceeded its handshake rate.
+    RouteRateLimited,
+    /// The client address holds its maximum of open tunnels.
+    IpConnectionsFull,
+    /// The route holds its maximum of open tunnels.
+    RouteFull,
     // ---- backend ----
     /// Connecting to the backend failed (refused, unreachable, resolution failed).
     BackendUnavailable,
@@ -74,6 +101,12 @@ impl Refusal {
             NotWebSocket | WsVersion => 426,
             MethodNotAllowed => 405,
             HttpVersion | ConnectionNotUpgrade | BadKey | BodyOnUpgrade => 400,
+            OriginMissing | OriginNotAllowed | ClaimsInsufficient => 403,
+            DuplicateOrigin | DuplicateToken => 400,
+            TokenMissing | TokenInvalid => 401,
+            AuthDenied(status) => status,
+            AuthUnavailable | RouteFull => 503,
+            RateLimited | RouteRateLimited | IpConnectionsFull => 429,
             BackendUnavailable | BackendClosed | BackendMalformed | BackendBadUpgrade => 502,
             BackendConnectTimeout | BackendTimeout => 504,
         }
@@ -100,6 +133,19 @@ impl Refusal {
             BadKey => "bad_key",
             WsVersion => "ws_version",
             BodyOnUpgrade => "body_on_upgrade",
+            OriginMissing => "origin_missing",
+            OriginNotAllowed => "origin_not_allowed",
+            DuplicateOrigin => "duplicate_origin",
+            TokenMissing => "token_missing",
+            TokenInvalid => "token_invalid",
+            DuplicateToken => "duplicate_token",
+            ClaimsInsufficient => "claims_insufficient",
+            AuthDenied(_) => "auth_denied",
+            AuthUnavailable => "auth_unavailable",
+            RateLimited => "rate_limited",
+            RouteRateLimited => "route_rate_limited",
+            IpConnectionsFull => "ip_connections_full",
+            RouteFull => "route_full",
             BackendUnavailable => "backend_unavailable",
             BackendConnectTimeout => "backend_connect_timeout",
             BackendTimeout => "backend_timeout",
@@ -115,6 +161,22 @@ impl Refusal {
             Refusal::NotWebSocket => &[("Upgrade", "websocket"), ("Connection", "Upgrade")],
             Refusal::WsVersion => &[("Sec-WebSocket-Version", "13")],
             Refusal::MethodNotAllowed => &[("Allow", "GET")],
+            // RFC 6750 §3: no error code when no token was sent.
+            Refusal::TokenMissing | Refusal::AuthDenied(401) => {
+                &[("WWW-Authenticate", "Bearer realm=\"wsgate\"")]
+            }
+            Refusal::TokenInvalid => &[(
+                "WWW-Authenticate",
+                "Bearer realm=\"wsgate\", error=\"invalid_token\"",
+            )],
+            Refusal::DuplicateToken => &[(
+                "WWW-Authenticate",
+                "Bearer realm=\"wsgate\", error=\"invalid_request\"",
+            )],
+            Refusal::ClaimsInsufficient => &[(
+                "WWW-Authenticate",
+                "Bearer realm=\"wsgate\", error=\"insufficient_scope\"",
+            )],
             _ => &[],
         }
     }
@@ -140,6 +202,19 @@ impl Refusal {
             BadKey => "missing or invalid Sec-WebSocket-Key\n",
             WsVersion => "unsupported Sec-WebSocket-Version\n",
             BodyOnUpgrade => "an upgrade request has no body\n",
+            OriginMissing => "Origin required\n",
+            OriginNotAllowed => "Origin not allowed\n",
+            DuplicateOrigin => "more than one Origin\n",
+            TokenMissing => "authentication required\n",
+            TokenInvalid => "invalid token\n",
+            DuplicateToken => "more than one token\n",
+            ClaimsInsufficient => "token does not grant access to this route\n",
+            AuthDenied(_) => "access denied\n",
+            AuthUnavailable => "authentication service unavailable\n",
+            RateLimited => "too many handshakes from this address\n",
+            RouteRateLimited => "too many handshakes on this route\n",
+            IpConnectionsFull => "too many connections from this address\n",
+            RouteFull => "route at capacity\n",
             BackendUnavailable => "backend unavailable\n",
             BackendConnectTimeout => "backend connect timed out\n",
             BackendTimeout => "backend did not answer in time\n",
@@ -183,6 +258,20 @@ mod tests {
             (BadKey, 400, "bad_key"),
             (WsVersion, 426, "ws_version"),
             (BodyOnUpgrade, 400, "body_on_upgrade"),
+            (OriginMissing, 403, "origin_missing"),
+            (OriginNotAllowed, 403, "origin_not_allowed"),
+            (DuplicateOrigin, 400, "duplicate_origin"),
+            (TokenMissing, 401, "token_missing"),
+            (TokenInvalid, 401, "token_invalid"),
+            (DuplicateToken, 400, "duplicate_token"),
+            (ClaimsInsufficient, 403, "claims_insufficient"),
+            (AuthDenied(401), 401, "auth_denied"),
+            (AuthDenied(403), 403, "auth_denied"),
+            (AuthUnavailable, 503, "auth_unavailable"),
+            (RateLimited, 429, "rate_limited"),
+            (RouteRateLimited, 429, "route_rate_limited"),
+            (IpConnectionsFull, 429, "ip_connections_full"),
+            (RouteFull, 503, "route_full"),
             (BackendUnavailable, 502, "backend_unavailable"),
             (BackendConnectTimeout, 504, "backend_connect_timeout"),
             (BackendTimeout, 504, "backend_timeout"),

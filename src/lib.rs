@@ -16,6 +16,7 @@
 //! [`Gateway`] ties a validated [`config::Config`] to listeners and a shutdown signal.
 #![forbid(unsafe_code)]
 
+pub mod admit;
 pub mod config;
 pub mod error;
 pub mod gateway;

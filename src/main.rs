@@ -2,11 +2,11 @@
 //! (exit 64 on a bad config), bind, serve until a signal, drain with a deadline.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tokio_util::sync::CancellationToken;
 
 use wsgate::Gateway;
 use wsgate::config::{self, ConfigErrors};
@@ -103,6 +103,13 @@ fn run(path: &Path) -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         };
+        let signals = match wsgate::lifecycle::Signals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("wsgate: cannot install signal handlers: {e}");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        };
         let listeners = match gateway.bind() {
             Ok(l) => l,
             Err(e) => {
@@ -115,16 +122,7 @@ fn run(path: &Path) -> ExitCode {
                 tracing::info!(listener = %l.name, %addr, "listening");
             }
         }
-        let force: CancellationToken = gateway.closer();
-        let shutdown = async move {
-            match wsgate::lifecycle::signals(force).await {
-                Ok(mode) => mode,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot install signal handlers; stopping");
-                    wsgate::Shutdown::Immediate
-                }
-            }
-        };
+        let shutdown = signals.wait(gateway.closer());
         gateway.serve(listeners, shutdown).await;
         ExitCode::SUCCESS
     })
@@ -135,6 +133,9 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        // A closed stderr (journald restarting, a dead pipe) must not turn into a panic.
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

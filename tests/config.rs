@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use wsgate::config::{CertSource, ConfigError, TlsVersion, load_file, load_str};
 
+#[path = "config/policy.rs"]
+mod policy;
+
 /// A small valid config; the cases below each break one thing in it.
 ///
 /// Line numbers: 1 listeners, 2 name, 3 bind, 4 tls, 5 self_signed, 6 routes, 7 route,
@@ -64,6 +67,11 @@ fn example_file_parses_with_defaults() {
     assert_eq!(config.pools[0].backends[0].authority, "127.0.0.1:9501");
     let defaults = wsgate::config::Limits::default();
     assert_eq!(format!("{:?}", config.limits), format!("{defaults:?}"));
+    // The demo admits everyone: the admission keys are documented but commented out.
+    assert!(!listener.proxy_protocol);
+    assert!(config.trusted_proxies.is_empty());
+    assert!(route.policy.origins.is_none() && route.policy.auth.is_none());
+    assert!(route.policy.rate.is_none() && route.policy.max_connections.is_none());
 }
 
 #[test]
@@ -123,7 +131,7 @@ fn unreadable_file_is_an_error() {
 fn unknown_key_names_the_key_and_the_allowed_ones() {
     assert_eq!(
         only_error(&BASE.replace("    tls:", "    tsl:")),
-        "t.yaml:4:5: listeners[0].tsl: unknown field `tsl`, expected one of name, bind, tls"
+        "t.yaml:4:5: listeners[0].tsl: unknown field `tsl`, expected one of name, bind, tls, proxy_protocol"
     );
 }
 

@@ -10,6 +10,7 @@
 //! `crate::runtime`. Nothing here opens a socket.
 
 pub mod load;
+pub mod policy;
 pub mod raw;
 pub mod units;
 pub mod validate;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use load::{ConfigError, ConfigErrors, load_file, load_str};
+pub use policy::{Cidr, PerIp, Policy};
 
 /// A validated configuration. Every value here is already in range; nothing is optional that has a
 /// safe default.
@@ -32,6 +34,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// Sorted by name.
     pub pools: Vec<PoolConfig>,
+    /// Peers whose PROXY header or `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +44,8 @@ pub struct ListenerConfig {
     pub bind: SocketAddr,
     /// `None`: plain `ws://` listener (TLS terminated in front of wsgate by an L4 balancer).
     pub tls: Option<TlsConfig>,
+    /// Expect a PROXY protocol v1/v2 header first (honoured only from `trusted_proxies`).
+    pub proxy_protocol: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -82,7 +88,13 @@ pub struct Limits {
     /// Bound on a non-101 answer body relayed to the client.
     pub max_relayed_body_bytes: usize,
     pub tunnel_idle_timeout: Duration,
+    /// After one side of a tunnel ended (EOF), how long the other may stay open.
+    pub tunnel_half_close_timeout: Duration,
     pub drain_timeout: Duration,
+    /// Open client connections in all, checked at accept before any TLS work.
+    pub max_connections: u32,
+    /// Per client address (IPv6 keyed by /64).
+    pub per_ip: PerIp,
 }
 
 impl Default for Limits {
@@ -96,7 +108,10 @@ impl Default for Limits {
             backend_handshake_timeout: Duration::from_secs(10),
             max_relayed_body_bytes: 64 * 1024,
             tunnel_idle_timeout: Duration::from_secs(3600),
+            tunnel_half_close_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
+            max_connections: 100_000,
+            per_ip: PerIp::default(),
         }
     }
 }
@@ -108,6 +123,8 @@ pub struct RouteConfig {
     /// Normalised path prefix starting with `/`.
     pub path: String,
     pub pool: String,
+    /// Admission policy (route keys over `defaults:`).
+    pub policy: Policy,
 }
 
 #[derive(Debug, Clone)]

@@ -6,11 +6,23 @@
 //! [`crate::config::validate`], which is why every value a semantic error can point at keeps its
 //! [`Spanned`] location. Optional sections are `Option` so that an absent key and an empty one
 //! both reach validation, which reports them with a sentence rather than a serde message.
+//!
+//! The admission keys (`defaults:`, a route's `origins`/`auth`/`rate`/`max_connections`,
+//! `limits.per_ip`, `trusted_proxies`, `proxy_protocol`) follow the same rules; their meaning is
+//! documented on [`crate::config::policy`].
 
 use std::collections::HashMap;
+use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_saphyr::Spanned;
+
+/// A list of text values, e.g. `origins: [...]`.
+pub type SpannedList = Spanned<Vec<Spanned<String>>>;
+
+/// A mapping of text to text, e.g. `require: { scope: chat }`. Duplicate keys are a YAML error.
+pub type SpannedMap = Spanned<HashMap<Spanned<String>, Spanned<String>>>;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -24,6 +36,10 @@ pub struct RawConfig {
     pub routes: Option<Spanned<Vec<RawRoute>>>,
     /// Pool name → pool. Duplicate names are a YAML duplicate-key error before we get here.
     pub pools: Option<Spanned<HashMap<Spanned<String>, RawPool>>>,
+    /// Route policy keys used by every route that does not set them itself.
+    pub defaults: Option<Spanned<RawPolicy>>,
+    /// CIDRs (`10.0.0.0/8`, `::1/128`) whose PROXY header and `X-Forwarded-For` are believed.
+    pub trusted_proxies: Option<SpannedList>,
 }
 
 /// `listeners[i]`.
@@ -35,6 +51,8 @@ pub struct RawListener {
     pub bind: Spanned<String>,
     /// Absent: a plain `ws://` listener.
     pub tls: Option<Spanned<RawTls>>,
+    /// Expect a PROXY v1/v2 header from trusted peers; absent = false.
+    pub proxy_protocol: Option<Spanned<bool>>,
 }
 
 /// `listeners[i].tls`: exactly one of `certificates` / `self_signed`.
@@ -73,7 +91,22 @@ pub struct RawLimits {
     pub backend_handshake_timeout: Option<Spanned<String>>,
     pub max_relayed_body_bytes: Option<Spanned<String>>,
     pub tunnel_idle_timeout: Option<Spanned<String>>,
+    pub tunnel_half_close_timeout: Option<Spanned<String>>,
     pub drain_timeout: Option<Spanned<String>>,
+    /// Open client connections in all.
+    pub max_connections: Option<Spanned<String>>,
+    pub per_ip: Option<Spanned<RawPerIp>>,
+}
+
+/// `limits.per_ip`: every key optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPerIp {
+    /// `N/s`, `N/m` or `N/h`.
+    pub handshakes: Option<Spanned<String>>,
+    /// Only with `handshakes`; absent = N.
+    pub burst: Option<Spanned<String>>,
+    pub max_connections: Option<Spanned<String>>,
 }
 
 /// `routes[i]`.
@@ -84,6 +117,138 @@ pub struct RawRoute {
     pub host: Option<Spanned<String>>,
     pub path: Spanned<String>,
     pub pool: Spanned<String>,
+    // The policy keys of [`RawPolicy`], repeated because serde's `flatten` drops both
+    // `deny_unknown_fields` and spans.
+    pub origins: Option<Spanned<Vec<RawOrigin>>>,
+    pub require_origin: Option<Spanned<bool>>,
+    pub auth: Option<Spanned<RawAuth>>,
+    pub rate: Option<Spanned<RawRate>>,
+    pub max_connections: Option<Spanned<String>>,
+}
+
+impl RawRoute {
+    /// The route's own policy keys (each replaces the `defaults:` key of the same name).
+    pub fn take_policy(&mut self) -> RawPolicy {
+        RawPolicy {
+            origins: self.origins.take(),
+            require_origin: self.require_origin.take(),
+            auth: self.auth.take(),
+            rate: self.rate.take(),
+            max_connections: self.max_connections.take(),
+        }
+    }
+}
+
+/// `defaults:`, and the policy keys of a route.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// `scheme://host[:port]` patterns, or `"null"`.
+    pub origins: Option<Spanned<Vec<RawOrigin>>>,
+    pub require_origin: Option<Spanned<bool>>,
+    pub auth: Option<Spanned<RawAuth>>,
+    pub rate: Option<Spanned<RawRate>>,
+    pub max_connections: Option<Spanned<String>>,
+}
+
+/// One `origins` entry. `None`: an unquoted YAML `null`, read as the `"null"` origin.
+pub type RawOrigin = Spanned<Option<String>>;
+
+/// A route's `rate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRate {
+    /// `N/s`, `N/m` or `N/h`.
+    pub handshakes: Spanned<String>,
+    /// Absent = N.
+    pub burst: Option<Spanned<String>>,
+}
+
+/// `auth`: exactly one of `jwt` / `request`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub jwt: Option<Spanned<RawJwt>>,
+    pub request: Option<Spanned<RawAuthRequest>>,
+    /// Absent = `[header]`.
+    pub token_from: Option<Spanned<Vec<Spanned<RawTokenSource>>>>,
+    pub forward_token: Option<Spanned<bool>>,
+    /// Claim → header name.
+    pub claims_to_headers: Option<SpannedMap>,
+}
+
+/// `auth.jwt`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwt {
+    pub keys: Spanned<Vec<Spanned<RawJwtKey>>>,
+    pub issuer: Option<Spanned<String>>,
+    pub audience: Option<Spanned<String>>,
+    pub leeway: Option<Spanned<String>>,
+    /// Claim → required value.
+    pub require: Option<SpannedMap>,
+}
+
+/// `auth.jwt.keys[i]`: exactly one of `file`, `secret_env`, `jwks_file`, `jwks_url`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwtKey {
+    /// PEM public key, relative to the config file's directory; needs `alg`.
+    pub file: Option<Spanned<String>>,
+    /// Environment variable holding an HMAC secret; needs an `HS*` `alg`.
+    pub secret_env: Option<Spanned<String>>,
+    pub jwks_file: Option<Spanned<String>>,
+    pub jwks_url: Option<Spanned<String>>,
+    pub alg: Option<Spanned<String>>,
+    /// Only with `jwks_url`.
+    pub refresh: Option<Spanned<String>>,
+}
+
+/// `auth.request`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthRequest {
+    /// `http://HOST[:PORT]/PATH`.
+    pub url: Spanned<String>,
+    pub timeout: Option<Spanned<String>>,
+    pub copy_headers: Option<SpannedList>,
+}
+
+/// One `auth.token_from` entry: a bare word (`header`, `subprotocol`) or a one-key mapping
+/// (`{ query: NAME }`, `{ cookie: NAME }`, `{ subprotocol: MARKER }`). Which words and keys are
+/// allowed is checked in validation, so that a wrong one is reported with the others.
+#[derive(Debug)]
+pub enum RawTokenSource {
+    Word(String),
+    Map(Vec<(Spanned<String>, Spanned<String>)>),
+}
+
+impl<'de> Deserialize<'de> for RawTokenSource {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SourceVisitor;
+
+        impl<'de> Visitor<'de> for SourceVisitor {
+            type Value = RawTokenSource;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`header`, `subprotocol` or a mapping like `{ query: NAME }`")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawTokenSource::Word(v.to_owned()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(RawTokenSource::Map(entries))
+            }
+        }
+
+        deserializer.deserialize_any(SourceVisitor)
+    }
 }
 
 /// `pools.NAME`.

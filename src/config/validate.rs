@@ -2,10 +2,17 @@
 //!
 //! Every rule reports through one collector, so an operator sees all mistakes of a file in one
 //! run instead of fixing them one restart at a time. Each error points at the value it is about
-//! (`file:line:col` from the raw struct's spans) and names the field path. Nothing here touches
-//! the file system or the network: certificate files are only resolved to paths (they are read
-//! by `crate::runtime`), and backend host names are resolved at connect time. The syntax of
-//! individual strings (hosts, paths, URLs, names) is in [`syntax`].
+//! (`file:line:col` from the raw struct's spans) and names the field path. Submodules:
+//! [`syntax`] (hosts, paths, URLs, names, header names), [`origin`] (Origin patterns),
+//! [`limits`] (`limits:`, counts and rates), [`policy`] (`defaults:` + route policy keys,
+//! `trusted_proxies`), [`auth`] (`auth:`), [`jwt`] (`auth.jwt`) and
+//! [`keys`] (JWT key files).
+//!
+//! The file system is touched in one place only: JWT key files (`auth.jwt.keys[].file`,
+//! `jwks_file`) are read and parsed here, so that a missing or wrong key is reported at its
+//! line:col instead of failing every token later. Certificate files are only resolved to paths
+//! (they are read by `crate::runtime`), secrets named by `secret_env` are read when the runtime
+//! is built, and host names are resolved at connect time.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,28 +20,41 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::{Location, Spanned};
 
+mod auth;
+mod jwt;
+mod keys;
+mod limits;
+mod origin;
+mod policy;
 mod syntax;
 
+use self::policy::PolicyParts;
 use self::syntax::{backend_authority, check_name, check_path, normalize_host, self_signed_name};
 use super::load::ConfigError;
-use super::raw::{RawCertFiles, RawConfig, RawLimits, RawListener, RawPool, RawRoute, RawTls};
-use super::units::{format_size, parse_positive_duration, parse_size};
+use super::raw::{RawCertFiles, RawConfig, RawListener, RawPool, RawRoute, RawTls};
 use super::{
-    BackendConfig, CertFiles, CertSource, Config, Limits, ListenerConfig, PoolConfig, RouteConfig,
+    BackendConfig, CertFiles, CertSource, Config, ListenerConfig, PoolConfig, RouteConfig,
     TlsConfig, TlsVersion,
 };
 
 /// Converts a parsed file into a [`Config`] (`source` left `None`; `load_file` sets it), or
-/// returns every problem found, sorted by position. `base_dir` resolves relative cert paths.
+/// returns every problem found, sorted by position. `base_dir` resolves relative paths (TLS
+/// certificates, JWT keys).
 pub fn validate(raw: RawConfig, file: &str, base_dir: &Path) -> Result<Config, Vec<ConfigError>> {
     let mut errs = Errors {
         file,
         list: Vec::new(),
     };
-    let listeners = listeners(raw.listeners, base_dir, &mut errs);
-    let limits = limits(raw.limits.unwrap_or_default(), &mut errs);
+    // Judged on the list as written, so that one bad CIDR doesn't also fail `proxy_protocol`.
+    let have_trusted = (raw.trusted_proxies.as_ref()).is_some_and(|t| !t.value.is_empty());
+    let trusted_proxies = policy::trusted_proxies(raw.trusted_proxies, &mut errs);
+    let listeners = listeners(raw.listeners, have_trusted, base_dir, &mut errs);
+    let limits = limits::limits(raw.limits.unwrap_or_default(), &mut errs);
     let (pools, pool_names) = pools(raw.pools, &mut errs);
-    let routes = routes(raw.routes, &pool_names, &mut errs);
+    let defaults = raw.defaults.map_or_else(PolicyParts::default, |d| {
+        PolicyParts::parse(d.value, "defaults", base_dir, &mut errs)
+    });
+    let routes = routes(raw.routes, &pool_names, &defaults, base_dir, &mut errs);
     if !errs.list.is_empty() {
         // Unlocated errors (missing sections) last; stable, so same-place errors keep rule order.
         errs.list.sort_by_key(|e| (e.line == 0, e.line, e.col));
@@ -46,6 +66,7 @@ pub fn validate(raw: RawConfig, file: &str, base_dir: &Path) -> Result<Config, V
         limits,
         routes,
         pools,
+        trusted_proxies,
     })
 }
 
@@ -69,10 +90,23 @@ impl Errors<'_> {
     fn place(&self, loc: &Location) -> String {
         format!("{}:{}:{}", self.file, loc.line(), loc.column())
     }
+
+    /// Runs `parse` on a located text value; a failure is reported at it under `path`.
+    fn check<T>(
+        &mut self,
+        raw: &Spanned<String>,
+        path: impl Into<String>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        parse(&raw.value)
+            .map_err(|msg| self.at(&raw.referenced, path, msg))
+            .ok()
+    }
 }
 
 fn listeners(
     raw: Option<Spanned<Vec<RawListener>>>,
+    have_trusted_proxies: bool,
     base_dir: &Path,
     errs: &mut Errors,
 ) -> Vec<ListenerConfig> {
@@ -125,11 +159,19 @@ fn listeners(
             None => Some(None),
             Some(t) => tls(t, &format!("{at}.tls"), base_dir, errs).map(Some),
         };
+        let proxy_protocol = l.proxy_protocol.is_some_and(|p| {
+            if p.value && !have_trusted_proxies {
+                let msg = "needs `trusted_proxies`: PROXY headers are accepted only from trusted peers, so with none every connection would be dropped";
+                errs.at(&p.referenced, format!("{at}.proxy_protocol"), msg);
+            }
+            p.value
+        });
         if let (Some(bind), Some(tls)) = (bind, tls) {
             out.push(ListenerConfig {
                 name: l.name.value,
                 bind,
                 tls,
+                proxy_protocol,
             });
         }
     }
@@ -220,69 +262,6 @@ fn resolve(raw: &Spanned<String>, at: &str, base_dir: &Path, errs: &mut Errors) 
     Some(base_dir.join(&raw.value))
 }
 
-const KIB: u64 = 1 << 10;
-const MIB: u64 = 1 << 20;
-
-fn limits(raw: RawLimits, errs: &mut Errors) -> Limits {
-    let d = Limits::default();
-    // `limits.NAME`: absent = default; a bad value is reported and the default kept.
-    macro_rules! field {
-        ($name:ident, $parse:expr) => {
-            value_or(raw.$name, stringify!($name), d.$name, errs, $parse)
-        };
-    }
-    Limits {
-        tls_handshake_timeout: field!(tls_handshake_timeout, parse_positive_duration),
-        request_header_timeout: field!(request_header_timeout, parse_positive_duration),
-        max_request_header_bytes: field!(max_request_header_bytes, |s| size_in(s, KIB, MIB)),
-        max_request_headers: field!(max_request_headers, |s| count_in(s, 1, 10_000)),
-        backend_connect_timeout: field!(backend_connect_timeout, parse_positive_duration),
-        backend_handshake_timeout: field!(backend_handshake_timeout, parse_positive_duration),
-        max_relayed_body_bytes: field!(max_relayed_body_bytes, |s| size_in(s, 0, 16 * MIB)),
-        tunnel_idle_timeout: field!(tunnel_idle_timeout, parse_positive_duration),
-        drain_timeout: field!(drain_timeout, parse_positive_duration),
-    }
-}
-
-fn size_in(text: &str, min: u64, max: u64) -> Result<usize, String> {
-    let n = parse_size(text)?;
-    if !(min..=max).contains(&n) {
-        let (min, max) = (format_size(min), format_size(max));
-        return Err(format!(
-            "`{}` is out of range; expected {min}..={max}",
-            text.trim()
-        ));
-    }
-    // `max` is far below usize::MAX on every supported target.
-    usize::try_from(n).map_err(|_| format!("`{}` is too large", text.trim()))
-}
-
-fn count_in(text: &str, min: usize, max: usize) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        Ok(n) => Err(format!("{n} is out of range; expected {min}..={max}")),
-        Err(_) => Err(format!(
-            "`{}` is not a whole number; expected {min}..={max}",
-            text.trim()
-        )),
-    }
-}
-
-/// Parses an optional `limits.NAME` value, reporting a failure and falling back to `default`.
-fn value_or<T>(
-    raw: Option<Spanned<String>>,
-    name: &str,
-    default: T,
-    errs: &mut Errors,
-    parse: impl FnOnce(&str) -> Result<T, String>,
-) -> T {
-    let Some(raw) = raw else { return default };
-    parse(&raw.value).unwrap_or_else(|msg| {
-        errs.at(&raw.referenced, format!("limits.{name}"), msg);
-        default
-    })
-}
-
 /// Returns the valid pools sorted by name, and the names of all declared pools (valid or not) so
 /// that routes to a pool with a bad backend don't also report "unknown pool".
 fn pools(
@@ -332,6 +311,8 @@ fn pools(
 fn routes(
     raw: Option<Spanned<Vec<RawRoute>>>,
     pool_names: &[String],
+    defaults: &PolicyParts,
+    base_dir: &Path,
     errs: &mut Errors,
 ) -> Vec<RouteConfig> {
     let (loc, raw) = raw.map_or((Location::UNKNOWN, Vec::new()), |s| (s.referenced, s.value));
@@ -340,9 +321,10 @@ fn routes(
     }
     let mut seen: HashMap<(Option<String>, String), (usize, Location)> = HashMap::new();
     let mut out = Vec::new();
-    for (i, r) in raw.into_iter().enumerate() {
+    for (i, mut r) in raw.into_iter().enumerate() {
         let at = format!("routes[{i}]");
         let before = errs.list.len();
+        let own = PolicyParts::parse(r.take_policy(), &at, base_dir, errs);
         let host = match r.host.as_ref().filter(|h| h.value.trim() != "*") {
             None => None,
             Some(h) => match normalize_host(&h.value) {
@@ -379,10 +361,14 @@ fn routes(
             continue;
         }
         seen.insert(key, (i, r.path.referenced));
+        let Some(policy) = own.merge(defaults, &at, errs) else {
+            continue;
+        };
         out.push(RouteConfig {
             host,
             path: r.path.value,
             pool: r.pool.value,
+            policy,
         });
     }
     out

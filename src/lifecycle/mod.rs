@@ -1,29 +1,45 @@
 //! Process lifecycle: turning signals into a [`Shutdown`] mode.
 //!
 //! SIGTERM drains (stop accepting, let tunnels finish up to `drain_timeout`); SIGINT, or a second
-//! SIGTERM during a drain, closes everything at once.
+//! signal during a drain, closes everything at once.
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::gateway::Shutdown;
 
-/// Resolves on the first SIGTERM (drain) or SIGINT (immediate). A later SIGTERM or SIGINT cancels
-/// `force`, which [`crate::Gateway::serve`] treats as "close the remaining tunnels now".
-pub async fn signals(force: CancellationToken) -> std::io::Result<Shutdown> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mode = tokio::select! {
-        _ = term.recv() => Shutdown::Drain,
-        _ = int.recv() => Shutdown::Immediate,
-    };
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
-        }
-        tracing::warn!("second signal: closing every tunnel now");
-        force.cancel();
-    });
-    Ok(mode)
+/// Installed signal handlers. Install them before announcing readiness, so a signal sent right
+/// after "listening" is never handled by the default action (exit without drain).
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    /// Install SIGTERM and SIGINT handlers (inside a tokio runtime).
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves on the first SIGTERM (drain) or SIGINT (immediate). A later SIGTERM or SIGINT
+    /// cancels `force`, which [`crate::Gateway::serve`] treats as "close every tunnel now".
+    pub async fn wait(mut self, force: CancellationToken) -> Shutdown {
+        let mode = tokio::select! {
+            _ = self.term.recv() => Shutdown::Drain,
+            _ = self.int.recv() => Shutdown::Immediate,
+        };
+        tracing::info!(?mode, "signal received");
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = self.term.recv() => {},
+                _ = self.int.recv() => {},
+            }
+            tracing::warn!("second signal: closing every tunnel now");
+            force.cancel();
+        });
+        mode
+    }
 }

@@ -4,7 +4,7 @@
 //! verify) and either refuses, relays a non-101 answer, or hands both legs to a tunnel task
 //! spawned on its own (so the memory of this exchange is gone while the tunnel lives).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -14,12 +14,17 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admit::limits::Permit;
+use crate::admit::token;
+use crate::admit::{self, Admission, Denial};
+use crate::config::policy::TokenSource;
 use crate::error::Refusal;
-use crate::proxy::head::{self, HeadError, RequestHead};
+use crate::proxy::head::{self, Fields, HeadError, RequestHead};
 use crate::proxy::verify::{self, Verdict};
-use crate::proxy::{respond, route, tls, validate};
+use crate::proxy::{client_addr, proxy_protocol, respond, route, tls, validate};
 use crate::runtime::{ListenerRuntime, Runtime};
 use crate::stats::{GaugeGuard, Stats};
+use crate::tunnel::splice::Timeouts;
 use crate::tunnel::{self, Session, Tunnel};
 use crate::upstream::{self, answer, request};
 
@@ -31,7 +36,29 @@ pub struct ConnCtx {
     pub stats: Arc<Stats>,
     pub tracker: TaskTracker,
     pub close: CancellationToken,
+    /// The TCP peer.
     pub peer: SocketAddr,
+    /// The global connection permit taken at accept.
+    pub permit: Permit,
+}
+
+/// Why a handshake stopped short of a tunnel.
+enum Stop {
+    /// The client went away: nothing to answer.
+    Gone,
+    Deny(Denial),
+}
+
+impl From<Refusal> for Stop {
+    fn from(r: Refusal) -> Stop {
+        Stop::Deny(r.into())
+    }
+}
+
+impl From<Denial> for Stop {
+    fn from(d: Denial) -> Stop {
+        Stop::Deny(d)
+    }
 }
 
 /// How a handshake that was not refused ended.
@@ -39,11 +66,13 @@ enum Exchange {
     /// The backend answered non-101; that answer was relayed and both sides closed.
     Relayed(u16),
     /// A verified 101 went to the client; here is everything the tunnel needs.
-    Upgraded(Upgraded),
+    Upgraded(Box<Upgraded>),
 }
 
 struct Upgraded {
     backend: TcpStream,
+    admission: Admission,
+    client_ip: IpAddr,
     route: String,
     backend_url: String,
     to_backend_first: Vec<u8>,
@@ -51,8 +80,29 @@ struct Upgraded {
 }
 
 /// Serve one accepted TCP connection.
-pub async fn handle(tcp: TcpStream, ctx: ConnCtx) {
+pub async fn handle(mut tcp: TcpStream, mut ctx: ConnCtx) {
     let guard = GaugeGuard::new(&ctx.stats, |s| &s.connections_open);
+    // 0. PROXY protocol, believed only from trusted peers; anyone else is dropped.
+    if ctx.listener.proxy_protocol {
+        if !client_addr::is_trusted(ctx.peer.ip(), &ctx.runtime.trusted_proxies) {
+            ctx.stats.refused("proxy_untrusted");
+            tracing::info!(peer = %ctx.peer, "PROXY header from an untrusted peer; dropped");
+            return;
+        }
+        match proxy_protocol::read_header(&mut tcp, ctx.runtime.limits.tls_handshake_timeout).await
+        {
+            Ok(header) => {
+                if let Some(source) = header.source {
+                    ctx.peer = source;
+                }
+            }
+            Err(e) => {
+                ctx.stats.refused("proxy_header");
+                tracing::info!(peer = %ctx.peer, error = ?e, "bad PROXY header; dropped");
+                return;
+            }
+        }
+    }
     let Some(acceptor) = ctx.listener.tls.clone() else {
         return exchange(tcp, None, ctx, guard).await;
     };
@@ -80,21 +130,23 @@ where
         () = ctx.close.cancelled() => return,
     };
     let up = match result {
-        Ok(Exchange::Upgraded(up)) => up,
+        Ok(Exchange::Upgraded(up)) => *up,
         Ok(Exchange::Relayed(status)) => {
             ctx.stats.refused("backend_non_101");
             tracing::info!(peer = %ctx.peer, status, "backend refused the upgrade; answer relayed");
             return;
         }
-        Err(None) => return,
-        Err(Some(refusal)) => {
+        Err(Stop::Gone) => return,
+        Err(Stop::Deny(denial)) => {
+            let refusal = denial.refusal;
             ctx.stats.refused(refusal.reason());
-            if refusal.status() >= 500 {
-                tracing::warn!(peer = %ctx.peer, reason = refusal.reason(), status = refusal.status(), "refused");
+            let (reason, status) = (refusal.reason(), refusal.status());
+            if status >= 500 {
+                tracing::warn!(peer = %ctx.peer, reason, status, "refused");
             } else {
-                tracing::info!(peer = %ctx.peer, reason = refusal.reason(), status = refusal.status(), "refused");
+                tracing::info!(peer = %ctx.peer, reason, status, "refused");
             }
-            respond::refuse(&mut client, refusal).await;
+            respond::refuse(&mut client, refusal, denial.retry_after).await;
             return;
         }
     };
@@ -103,25 +155,31 @@ where
         session: Session {
             peer: ctx.peer,
             sni,
+            client: up.client_ip,
+            subject: up.admission.identity.and_then(|i| i.subject),
             route: up.route,
             backend: up.backend_url,
             started,
         },
         to_backend_first: up.to_backend_first,
         to_client_first: up.to_client_first,
-        idle_timeout: ctx.runtime.limits.tunnel_idle_timeout,
+        timeouts: Timeouts {
+            idle: ctx.runtime.limits.tunnel_idle_timeout,
+            half_close: ctx.runtime.limits.tunnel_half_close_timeout,
+        },
         close: ctx.close.clone(),
         guards: vec![guard, GaugeGuard::new(&ctx.stats, |s| &s.tunnels_open)],
+        permits: {
+            let mut p = up.admission.permits;
+            p.push(ctx.permit);
+            p
+        },
     };
     ctx.tracker.spawn(tunnel::run(client, up.backend, tunnel));
 }
 
-/// The stages, in order. `Err(None)`: the client went away, nothing to answer.
-async fn handshake<S>(
-    client: &mut S,
-    sni: Option<&str>,
-    ctx: &ConnCtx,
-) -> Result<Exchange, Option<Refusal>>
+/// The stages, in order.
+async fn handshake<S>(client: &mut S, sni: Option<&str>, ctx: &ConnCtx) -> Result<Exchange, Stop>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -138,8 +196,29 @@ where
         .find(&host.name, &target.path)
         .ok_or(Refusal::NoRoute)?;
     // 4. RFC 6455 §4.2.1.
-    let upgrade = validate::upgrade(&head, body)?;
-    // 5. The rebuilt request, 6. to a backend of the route's pool.
+    let mut upgrade = validate::upgrade(&head, body)?;
+    // 5. Admission: Origin, rates, caps, token; the client address from trusted proxies.
+    let client_ip = client_addr::client_ip(
+        ctx.peer.ip(),
+        &ctx.runtime.trusted_proxies,
+        head.values("x-forwarded-for"),
+    );
+    let admission = admit::admit(
+        &route.policy,
+        &ctx.runtime.per_ip,
+        &admit::Request {
+            head: &head,
+            target: &target,
+            client_ip,
+        },
+    )
+    .await?;
+    if let Some(found) = &admission.strip
+        && let TokenSource::Subprotocol { marker } = &found.source
+    {
+        upgrade.protocols = token::strip_subprotocols(&upgrade.protocols, marker, &found.token);
+    }
+    // 6. The rebuilt request, to a backend of the route's pool.
     let backend = route.pool.pick().ok_or(Refusal::BackendUnavailable)?;
     let mut upstream = upstream::connect(backend, limits.backend_connect_timeout).await?;
     let forward = request::build(&request::Forward {
@@ -147,7 +226,8 @@ where
         target: &target,
         host: &host,
         upgrade: &upgrade,
-        client_ip: ctx.peer.ip(),
+        admission: &admission,
+        client_ip,
         proto: ctx.listener.proto(),
     });
     let deadline = Instant::now() + limits.backend_handshake_timeout;
@@ -176,41 +256,43 @@ where
         return Ok(Exchange::Relayed(answer.status));
     }
     // 7. The 101 to the client; the tunnel takes it from here.
-    let switching = respond::switching_protocols(&answer, &verdict);
-    tokio::time::timeout(
+    let switching = respond::switching_protocols(&answer, &verdict, admission.marker.as_deref());
+    let sent = tokio::time::timeout(
         limits.backend_handshake_timeout,
         client.write_all(&switching),
-    )
-    .await
-    .map_err(|_| None)?
-    .map_err(|_| None)?;
-    Ok(Exchange::Upgraded(Upgraded {
+    );
+    if !matches!(sent.await, Ok(Ok(()))) {
+        return Err(Stop::Gone);
+    }
+    Ok(Exchange::Upgraded(Box::new(Upgraded {
         backend: upstream,
+        admission,
+        client_ip,
         route: route.label.clone(),
         backend_url: backend.url.clone(),
         to_backend_first: head.rest,
         to_client_first: answer.rest,
-    }))
+    })))
 }
 
 /// Read and parse the request head within `request_header_timeout`.
 async fn read_request<S: AsyncRead + Unpin>(
     client: &mut S,
     ctx: &ConnCtx,
-) -> Result<RequestHead, Option<Refusal>> {
+) -> Result<RequestHead, Stop> {
     let limits = &ctx.runtime.limits;
     let raw = tokio::time::timeout(
         limits.request_header_timeout,
         head::read_raw(client, limits.max_request_header_bytes, None),
     )
     .await
-    .map_err(|_| Refusal::HeadTimeout)?;
+    .map_err(|_| Stop::from(Refusal::HeadTimeout))?;
     let parsed =
         raw.and_then(|(buf, len)| head::parse_request(buf, len, limits.max_request_headers));
     parsed.map_err(|e| match e {
-        HeadError::ClosedEmpty | HeadError::Closed => None,
-        HeadError::TooLarge => Some(Refusal::HeadTooLarge),
-        HeadError::TooManyFields => Some(Refusal::TooManyHeaders),
-        HeadError::Malformed => Some(Refusal::MalformedHead),
+        HeadError::ClosedEmpty | HeadError::Closed => Stop::Gone,
+        HeadError::TooLarge => Refusal::HeadTooLarge.into(),
+        HeadError::TooManyFields => Refusal::TooManyHeaders.into(),
+        HeadError::Malformed => Refusal::MalformedHead.into(),
     })
 }

@@ -68,6 +68,12 @@ pub async fn accept_loop(socket: TcpListener, ctx: AcceptCtx, stop: Cancellation
             // The listener is gone from the running config; refuse by closing.
             continue;
         };
+        // The global cap is checked before any TLS work: a full proxy refuses fast.
+        let Some(permit) = runtime.global.try_acquire() else {
+            ctx.stats.refused("global_full");
+            tracing::warn!(listener = %ctx.name, %peer, "connection limit reached; closed");
+            continue;
+        };
         let conn = conn::ConnCtx {
             runtime,
             listener,
@@ -75,6 +81,7 @@ pub async fn accept_loop(socket: TcpListener, ctx: AcceptCtx, stop: Cancellation
             tracker: ctx.tracker.clone(),
             close: ctx.close.clone(),
             peer,
+            permit,
         };
         ctx.tracker.spawn(conn::handle(tcp, conn));
     }

@@ -1,8 +1,10 @@
 //! The inbound data path, one module per stage; [`conn::handle`] calls them in order.
 
+pub mod client_addr;
 pub mod conn;
 pub mod head;
 pub mod listener;
+pub mod proxy_protocol;
 pub mod respond;
 pub mod route;
 pub mod tls;

@@ -32,11 +32,20 @@ const NOT_RELAYED: &[&str] = &[
 ];
 
 /// Write the answer for a refusal and close the connection (best effort, bounded in time).
-pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, refusal: Refusal) {
+pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    refusal: Refusal,
+    retry_after: Option<Duration>,
+) {
     let mut out = Vec::with_capacity(256);
     status_line(&mut out, refusal.status(), reason_phrase(refusal.status()));
     for (name, value) in refusal.headers() {
         field(&mut out, name, value.as_bytes());
+    }
+    if let Some(after) = retry_after {
+        // Whole seconds, rounded up, at least 1 (RFC 9110 §10.2.3).
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        field(&mut out, "Retry-After", secs.max(1).to_string().as_bytes());
     }
     field(&mut out, "Content-Type", b"text/plain; charset=utf-8");
     finish(&mut out, refusal.body().as_bytes());
@@ -63,7 +72,13 @@ pub async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// The 101 sent to the client after the backend's answer passed `verify`.
-pub fn switching_protocols(answer: &ResponseHead, verdict: &Verdict) -> Vec<u8> {
+/// `marker`: the subprotocol a browser offered to carry its token; selected towards the client
+/// when the backend selected none (a browser fails a handshake that selects none of its offers).
+pub fn switching_protocols(
+    answer: &ResponseHead,
+    verdict: &Verdict,
+    marker: Option<&str>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     status_line(&mut out, 101, "Switching Protocols");
     out.extend_from_slice(b"Upgrade: websocket\r\nConnection: Upgrade\r\n");
@@ -74,7 +89,7 @@ pub fn switching_protocols(answer: &ResponseHead, verdict: &Verdict) -> Vec<u8> 
     } = verdict
     {
         field(&mut out, "Sec-WebSocket-Accept", accept.as_bytes());
-        if let Some(p) = protocol {
+        if let Some(p) = protocol.as_deref().or(marker) {
             field(&mut out, "Sec-WebSocket-Protocol", p.as_bytes());
         }
         if let Some(e) = extensions {

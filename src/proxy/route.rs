@@ -7,22 +7,24 @@
 
 use std::sync::Arc;
 
+use crate::admit::RoutePolicy;
 use crate::error::Refusal;
 use crate::upstream::Pool;
 
 /// A configured route, ready for lookup.
-#[derive(Debug)]
 pub struct Route {
     /// `None` matches any host.
     pub host: Option<String>,
     pub prefix: String,
     pub pool: Arc<Pool>,
+    /// Who may open a tunnel here.
+    pub policy: RoutePolicy,
     /// `host + prefix`, for logs.
     pub label: String,
 }
 
 /// Routes ordered by specificity.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct RouteTable {
     routes: Vec<Arc<Route>>,
 }

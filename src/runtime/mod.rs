@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::{Config, ConfigError, ConfigErrors, Limits};
+use crate::admit::RoutePolicy;
+use crate::admit::limits::{GlobalCap, PerIpLimits};
+use crate::config::{Cidr, Config, ConfigError, ConfigErrors, Limits};
 use crate::proxy::route::{Route, RouteTable};
 use crate::upstream::Pool;
 
@@ -18,6 +20,8 @@ pub struct ListenerRuntime {
     pub name: String,
     /// `None`: plain listener.
     pub tls: Option<TlsAcceptor>,
+    /// Expect a PROXY protocol header first.
+    pub proxy_protocol: bool,
 }
 
 impl ListenerRuntime {
@@ -32,6 +36,10 @@ pub struct Runtime {
     pub limits: Limits,
     pub routes: RouteTable,
     pub listeners: HashMap<String, Arc<ListenerRuntime>>,
+    pub trusted_proxies: Vec<Cidr>,
+    /// Open connections in all (taken at accept, before TLS).
+    pub global: GlobalCap,
+    pub per_ip: PerIpLimits,
 }
 
 impl Runtime {
@@ -63,6 +71,7 @@ impl Runtime {
             let lr = ListenerRuntime {
                 name: l.name.clone(),
                 tls,
+                proxy_protocol: l.proxy_protocol,
             };
             listeners.insert(l.name.clone(), Arc::new(lr));
         }
@@ -87,7 +96,21 @@ impl Runtime {
                 });
                 continue;
             };
+            let policy = match RoutePolicy::build(&r.policy) {
+                Ok(p) => p,
+                Err(msgs) => {
+                    errors.extend(msgs.into_iter().map(|message| ConfigError {
+                        file: file.clone(),
+                        line: 0,
+                        col: 0,
+                        path: format!("routes[{i}]"),
+                        message,
+                    }));
+                    continue;
+                }
+            };
             routes.push(Route {
+                policy,
                 label: format!("{}{}", r.host.as_deref().unwrap_or("*"), r.path),
                 host: r.host.clone(),
                 prefix: r.path.clone(),
@@ -101,6 +124,9 @@ impl Runtime {
             limits: config.limits.clone(),
             routes: RouteTable::new(routes),
             listeners,
+            trusted_proxies: config.trusted_proxies.clone(),
+            global: GlobalCap::new(config.limits.max_connections),
+            per_ip: PerIpLimits::new(&config.limits.per_ip),
         })
     }
 }

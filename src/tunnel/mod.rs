@@ -7,20 +7,24 @@
 
 pub mod splice;
 
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::admit::limits::Permit;
 use crate::stats::GaugeGuard;
-use splice::Counts;
+use splice::{Counts, Timeouts};
 
 /// Who and what a session is, for its record.
 #[derive(Debug)]
 pub struct Session {
     pub peer: SocketAddr,
+    /// The client address (from PROXY protocol or a trusted `X-Forwarded-For`, else the peer).
+    pub client: IpAddr,
+    /// `sub` of a verified token.
+    pub subject: Option<String>,
     pub sni: Option<String>,
     pub route: String,
     pub backend: String,
@@ -32,10 +36,12 @@ pub struct Tunnel {
     pub session: Session,
     pub to_backend_first: Vec<u8>,
     pub to_client_first: Vec<u8>,
-    pub idle_timeout: Duration,
+    pub timeouts: Timeouts,
     pub close: CancellationToken,
     /// Released when the task ends, whatever way it ends.
     pub guards: Vec<GaugeGuard>,
+    /// Connection-cap permits (global, route, per address), released with the task.
+    pub permits: Vec<Permit>,
 }
 
 /// Splice until the end, then log the session record.
@@ -51,7 +57,7 @@ where
             &mut backend,
             t.to_backend_first,
             t.to_client_first,
-            t.idle_timeout,
+            t.timeouts,
             &mut counts,
         ) => end.label(),
         () = t.close.cancelled() => "shutdown",
@@ -60,6 +66,8 @@ where
     tracing::info!(
         target: "wsgate::session",
         peer = %s.peer,
+        client = %s.client,
+        subject = s.subject.as_deref().unwrap_or("-"),
         sni = s.sni.as_deref().unwrap_or("-"),
         route = %s.route,
         backend = %s.backend,
@@ -70,4 +78,5 @@ where
         "session closed"
     );
     drop(t.guards);
+    drop(t.permits);
 }

@@ -39,6 +39,8 @@ pub enum End {
     BackendError,
     /// No byte either way for the idle timeout.
     IdleTimeout,
+    /// One side ended and the other did not follow within the half-close timeout.
+    HalfCloseTimeout,
 }
 
 impl End {
@@ -50,8 +52,18 @@ impl End {
             End::ClientError => "client_error",
             End::BackendError => "backend_error",
             End::IdleTimeout => "idle_timeout",
+            End::HalfCloseTimeout => "half_close_timeout",
         }
     }
+}
+
+/// Time bounds of a tunnel.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// No byte either way for this long: close both legs.
+    pub idle: Duration,
+    /// One side finished (EOF) and the other has not for this long: close both legs.
+    pub half_close: Duration,
 }
 
 /// Bytes relayed so far, each way.
@@ -200,7 +212,7 @@ pub async fn splice<C, B>(
     backend: &mut B,
     to_backend_first: Vec<u8>,
     to_client_first: Vec<u8>,
-    idle_timeout: Duration,
+    timeouts: Timeouts,
     counts: &mut Counts,
 ) -> End
 where
@@ -211,7 +223,8 @@ where
     let mut down = Half::with_pending(to_client_first);
     let mut first_done: Option<End> = None;
     let mut last_active = Instant::now();
-    let mut idle: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep(idle_timeout));
+    let mut half_closed_at: Option<Instant> = None;
+    let mut timer: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep(timeouts.idle));
     poll_fn(|cx| {
         let mut active = false;
         let result = poll_both(
@@ -231,12 +244,25 @@ where
         if active {
             last_active = Instant::now();
         }
-        while idle.as_mut().poll(cx).is_ready() {
-            let deadline = last_active + idle_timeout;
-            if deadline <= Instant::now() {
+        if first_done.is_some() && half_closed_at.is_none() {
+            let now = Instant::now();
+            half_closed_at = Some(now);
+            // Wake the timer now so it re-arms for the (usually nearer) half-close deadline.
+            timer.as_mut().reset(now);
+        }
+        while timer.as_mut().poll(cx).is_ready() {
+            let idle_at = last_active + timeouts.idle;
+            let half_at = half_closed_at.map(|t| t + timeouts.half_close);
+            let now = Instant::now();
+            if idle_at <= now {
                 return Poll::Ready(End::IdleTimeout);
             }
-            idle.as_mut().reset(deadline);
+            if half_at.is_some_and(|t| t <= now) {
+                return Poll::Ready(End::HalfCloseTimeout);
+            }
+            timer
+                .as_mut()
+                .reset(half_at.map_or(idle_at, |h| h.min(idle_at)));
         }
         Poll::Pending
     })

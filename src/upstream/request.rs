@@ -9,6 +9,8 @@
 
 use std::net::IpAddr;
 
+use crate::admit::{Admission, token};
+use crate::config::policy::TokenSource;
 use crate::proxy::head::{Fields, RequestHead};
 use crate::proxy::route::Target;
 use crate::proxy::validate::{Host, UpgradeRequest};
@@ -27,6 +29,7 @@ const DROPPED: &[&str] = &[
     "content-length",
     "sec-websocket-key",
     "sec-websocket-version",
+    "sec-websocket-protocol",
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-forwarded-host",
@@ -34,14 +37,16 @@ const DROPPED: &[&str] = &[
 ];
 
 /// Fields a client cannot make wsgate drop by naming them in `Connection`.
-const PROTECTED: &[&str] = &["host", "sec-websocket-protocol", "sec-websocket-extensions"];
+const PROTECTED: &[&str] = &["host", "sec-websocket-extensions"];
 
 /// Everything the rebuilt request is made of.
 pub struct Forward<'a> {
     pub head: &'a RequestHead,
     pub target: &'a Target,
     pub host: &'a Host,
+    /// With `protocols` already the list to offer the backend (credential entries removed).
     pub upgrade: &'a UpgradeRequest,
+    pub admission: &'a Admission,
     pub client_ip: IpAddr,
     /// `https` or `http`: how the client reached wsgate.
     pub proto: &'static str,
@@ -55,32 +60,54 @@ pub fn build(f: &Forward<'_>) -> Vec<u8> {
         .map(str::to_ascii_lowercase)
         .filter(|t| !PROTECTED.contains(&t.as_str()))
         .collect();
+    let adm = f.admission;
+    let strip = adm.strip.as_ref().map(|found| &found.source);
+    let query = match strip {
+        Some(TokenSource::Query(name)) => token::strip_query(&f.target.query, name),
+        _ => f.target.query.clone(),
+    };
     let mut out = Vec::with_capacity(512 + f.head.fields.len() * 48);
-    push(
-        &mut out,
-        &["GET ", &f.target.to_request_target(), " HTTP/1.1\r\n"],
-    );
+    push(&mut out, &["GET ", &f.target.path, &query, " HTTP/1.1\r\n"]);
     push(&mut out, &["Host: ", &f.host.raw, "\r\n"]);
     for field in &f.head.fields {
         let lower = field.name.to_ascii_lowercase();
-        if DROPPED.contains(&lower.as_str()) || named.contains(&lower) {
+        if DROPPED.contains(&lower.as_str())
+            || named.contains(&lower)
+            || adm.remove_headers.contains(&lower)
+            || (lower == "authorization" && strip == Some(&TokenSource::Header))
+        {
             continue;
         }
-        out.extend_from_slice(field.name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(&field.value);
-        out.extend_from_slice(b"\r\n");
+        if let (Some(TokenSource::Cookie(name)), "cookie") = (strip, lower.as_str()) {
+            if let Some(kept) = token::strip_cookie(&field.value, name) {
+                line(&mut out, &field.name, &kept);
+            }
+            continue;
+        }
+        line(&mut out, &field.name, &field.value);
     }
     push(&mut out, &["Upgrade: websocket\r\nConnection: upgrade\r\n"]);
     push(&mut out, &["Sec-WebSocket-Key: ", &f.upgrade.key, "\r\n"]);
     push(&mut out, &["Sec-WebSocket-Version: 13\r\n"]);
-    push(
-        &mut out,
-        &["X-Forwarded-For: ", &f.client_ip.to_string(), "\r\n"],
-    );
+    if !f.upgrade.protocols.is_empty() {
+        let offered = f.upgrade.protocols.join(", ");
+        push(&mut out, &["Sec-WebSocket-Protocol: ", &offered, "\r\n"]);
+    }
+    for (name, value) in &adm.set_headers {
+        line(&mut out, name, value);
+    }
+    let client = f.client_ip.to_string();
+    push(&mut out, &["X-Forwarded-For: ", &client, "\r\n"]);
     push(&mut out, &["X-Forwarded-Proto: ", f.proto, "\r\n"]);
     push(&mut out, &["X-Forwarded-Host: ", &f.host.raw, "\r\n\r\n"]);
     out
+}
+
+fn line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn push(out: &mut Vec<u8>, parts: &[&str]) {
@@ -111,6 +138,7 @@ mod tests {
             target: &target,
             host: &host,
             upgrade: &upgrade,
+            admission: &Admission::default(),
             client_ip: "127.0.0.7".parse().unwrap(),
             proto: "https",
         });

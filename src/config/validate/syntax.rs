@@ -1,6 +1,7 @@
 //! Syntax of the strings a config names things with: listener/pool names, route hosts and paths,
-//! backend URLs, self-signed certificate names. Pure functions from text to a normalised value
-//! or a sentence saying what is wrong; [`super`] attaches the location and field path.
+//! backend and auth-service URLs, self-signed certificate names, header names and tokens. Pure
+//! functions from text to a normalised value or a sentence saying what is wrong; [`super`]
+//! attaches the location and field path.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -66,7 +67,7 @@ pub(super) fn normalize_host(raw: &str) -> Result<String, String> {
 }
 
 /// RFC 1123 host name (underscore tolerated, as in many internal names), already lower-case.
-fn is_dns_name(host: &str) -> bool {
+pub(super) fn is_dns_name(host: &str) -> bool {
     host.len() <= 253
         && host.split('.').all(|label| {
             (1..=63).contains(&label.len())
@@ -145,8 +146,8 @@ pub(super) fn backend_authority(url: &str) -> Result<String, String> {
 }
 
 /// `host[:port]` or `[v6][:port]`; the host part keeps its brackets.
-fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), &'static str> {
-    const BAD_V6: &str = "has a malformed IPv6 host, expected ws://[ADDR]:PORT";
+pub(super) fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), &'static str> {
+    const BAD_V6: &str = "has a malformed IPv6 host, expected [ADDR]:PORT";
     if authority.starts_with('[') {
         let end = authority.find(']').ok_or(BAD_V6)?;
         let (host, rest) = authority.split_at(end + 1);
@@ -161,10 +162,128 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), &'static str
     match authority.split_once(':') {
         None => Ok((authority, None)),
         Some((_, port)) if port.contains(':') => {
-            Err("has an IPv6 address that must be in brackets, e.g. ws://[::1]:9501")
+            Err("has an IPv6 address that must be in brackets, e.g. [::1]:9501")
         }
         Some((host, port)) => Ok((host, Some(port))),
     }
+}
+
+/// Where an `http://` URL points: what to connect to and what to ask for.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct HttpTarget {
+    /// `host:port` (`[v6]:port`), port 80 or 443 by default.
+    pub authority: String,
+    /// Origin-form request target: path (default `/`) and query.
+    pub path: String,
+}
+
+/// `http://HOST[:PORT][/PATH][?QUERY]`, and `https://` too when `https` is true.
+pub(super) fn http_url(url: &str, https: bool) -> Result<HttpTarget, String> {
+    let expected = if https {
+        "expected http(s)://HOST[:PORT]/PATH"
+    } else {
+        "expected http://HOST[:PORT]/PATH"
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("`{url}` is not a URL; {expected}"));
+    };
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => 80,
+        "https" if https => 443,
+        "https" => {
+            return Err(format!(
+                "`{url}`: https:// is not supported here; run the service on a local http:// address"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "unsupported scheme `{scheme}://` in `{url}`; {expected}"
+            ));
+        }
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "`{url}` must not contain spaces or control characters"
+        ));
+    }
+    if rest.contains('#') {
+        return Err(format!("`{url}` must not have a fragment; {expected}"));
+    }
+    let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    if authority.contains('@') {
+        return Err(format!("`{url}` must not contain user info; {expected}"));
+    }
+    let (host, port) = split_host_port(authority).map_err(|msg| format!("`{url}` {msg}"))?;
+    if host.is_empty() {
+        return Err(format!("`{url}` has no host; {expected}"));
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => match p.parse::<u16>() {
+            Ok(p) if p != 0 => p,
+            _ => return Err(format!("`{url}` has an invalid port `{p}` (1..=65535)")),
+        },
+    };
+    let host = normalize_host(host).map_err(|msg| format!("in `{url}`: {msg}"))?;
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let path = match path {
+        "" => "/".to_owned(),
+        p if p.starts_with('?') => format!("/{p}"),
+        p => p.to_owned(),
+    };
+    Ok(HttpTarget { authority, path })
+}
+
+/// RFC 9110 §5.6.2 `token`: header names, cookie names (RFC 6265 §4.1.1) and WebSocket
+/// subprotocol names (RFC 6455 §4.1) are all tokens.
+pub(super) fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1, plus the non-standard ones proxies still see): a value
+/// set here would be removed before it reaches the backend, or would change the connection.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+];
+
+/// A header wsgate may set on the backend request from configuration (a JWT claim, an auth
+/// service's answer): a valid name that is not hop-by-hop and not one wsgate writes itself.
+pub(super) fn settable_header(name: &str) -> Result<(), String> {
+    if !is_token(name) {
+        return Err(format!(
+            "`{name}` is not a valid header name (letters, digits and !#$%&'*+-.^_`|~)"
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if HOP_BY_HOP.contains(&lower.as_str()) {
+        return Err(format!(
+            "`{name}` is a hop-by-hop header (RFC 9110 §7.6.1); pick another name such as `X-User-Id`"
+        ));
+    }
+    let own = ["host", "content-length", "forwarded"].contains(&lower.as_str())
+        || lower.starts_with("sec-websocket-")
+        || lower.starts_with("x-forwarded-");
+    if own {
+        return Err(format!(
+            "`{name}` is written by wsgate itself (Host, Content-Length, Forwarded, X-Forwarded-*, Sec-WebSocket-*); pick another name such as `X-User-Id`"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -212,6 +331,52 @@ mod tests {
             "*.x",
         ] {
             assert!(normalize_host(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn http_urls() {
+        let ok = |u, https| http_url(u, https).unwrap();
+        let target = |authority: &str, path: &str| HttpTarget {
+            authority: authority.to_owned(),
+            path: path.to_owned(),
+        };
+        assert_eq!(
+            ok("http://127.0.0.1:9100/auth", false),
+            target("127.0.0.1:9100", "/auth")
+        );
+        assert_eq!(ok("HTTP://Auth.Local", false), target("auth.local:80", "/"));
+        assert_eq!(ok("http://[::1]?x=1", false), target("[::1]:80", "/?x=1"));
+        assert_eq!(
+            ok("https://id.example.com/jwks", true),
+            target("id.example.com:443", "/jwks")
+        );
+        let err = |u, https| http_url(u, https).unwrap_err();
+        assert!(err("https://a/x", false).contains("not supported here"));
+        assert!(err("ws://a/x", true).contains("unsupported scheme"));
+        assert!(err("http://u@a/x", false).contains("user info"));
+        assert!(err("http://a/x#y", false).contains("fragment"));
+        assert!(err("http://a/x y", false).contains("spaces"));
+        assert!(err("http:///x", false).contains("no host"));
+        assert!(err("http://a:0/", false).contains("invalid port"));
+        assert!(err("a:1/x", false).contains("not a URL"));
+    }
+
+    #[test]
+    fn settable_headers() {
+        assert!(settable_header("X-User-Id").is_ok());
+        assert!(settable_header("Authorization").is_ok());
+        for bad in [
+            "Connection",
+            "upgrade",
+            "TE",
+            "Host",
+            "X-Forwarded-For",
+            "Sec-WebSocket-Protocol",
+            "X User",
+            "",
+        ] {
+            assert!(settable_header(bad).is_err(), "{bad}");
         }
     }
 

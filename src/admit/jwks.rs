@@ -1,0 +1,433 @@
+//! JWKS documents (RFC 7517): parsing a key set into verification keys with pinned algorithms,
+//! and keeping a remote set fresh.
+//!
+//! Owns: which JWKs are usable (signature keys whose algorithm can be pinned: by `alg`, else by
+//! the curve for EC/OKP keys, else RS256 for RSA; encryption keys and `oct` keys without `alg`
+//! are skipped), the fetch (timeout, 1 MiB cap), the cache (`ArcSwap`), the refresh timer, and
+//! the refresh on an unknown `kid` (single-flight, at most once per 10 s, so a `kid` spray cannot
+//! hammer the identity provider). A failed refresh keeps the last good set. Does not own token
+//! verification (`jwt`).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::http_client;
+
+/// Largest JWKS document accepted.
+pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+/// Time allowed for one fetch.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Least time between two fetches triggered by tokens (unknown `kid`).
+pub const MIN_REFETCH: Duration = Duration::from_secs(10);
+/// Retry delay after a failed timed refresh, when shorter than the refresh interval.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+
+/// A verification key and the one algorithm it may verify.
+#[derive(Clone)]
+pub struct Key {
+    pub kid: Option<String>,
+    pub alg: Algorithm,
+    pub key: DecodingKey,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Key({:?}, {:?})", self.kid, self.alg)
+    }
+}
+
+/// Parse a JWKS document. Unusable keys are skipped (each noted in the second list); a document
+/// that is not a JWKS is an error.
+pub fn parse_set(doc: &[u8]) -> Result<(Vec<Key>, Vec<String>), String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(doc).map_err(|e| format!("not JSON: {e}"))?;
+    let entries = value
+        .get("keys")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("no \"keys\" array")?;
+    let mut keys = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        match usable_key(entry) {
+            Ok(Some(key)) => keys.push(key),
+            Ok(None) => {}
+            Err(e) => skipped.push(format!("keys[{i}]: {e}")),
+        }
+    }
+    Ok((keys, skipped))
+}
+
+/// One JWK as a key; `Ok(None)` for keys not meant for signatures.
+fn usable_key(entry: &serde_json::Value) -> Result<Option<Key>, String> {
+    let jwk: Jwk = serde_json::from_value(entry.clone()).map_err(|e| format!("not a JWK: {e}"))?;
+    if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+        return Ok(None);
+    }
+    let alg = pinned_alg(&jwk)?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("bad key material: {e}"))?;
+    Ok(Some(Key {
+        kid: jwk.common.key_id.clone(),
+        alg,
+        key,
+    }))
+}
+
+/// The algorithm a JWK may verify: its `alg` when given (checked against the key type), else
+/// the only one its curve allows, else RS256 for RSA (the OpenID Connect default).
+fn pinned_alg(jwk: &Jwk) -> Result<Algorithm, String> {
+    let declared = match jwk.common.key_algorithm {
+        None => None,
+        Some(KeyAlgorithm::UNKNOWN_ALGORITHM) => return Err("unknown \"alg\"".into()),
+        Some(a) => Some(
+            Algorithm::from_str(&a.to_string())
+                .map_err(|_| format!("\"alg\" {a} is not a signature algorithm"))?,
+        ),
+    };
+    let implied = match &jwk.algorithm {
+        AlgorithmParameters::EllipticCurve(p) => match p.curve {
+            EllipticCurve::P256 => Algorithm::ES256,
+            EllipticCurve::P384 => Algorithm::ES384,
+            _ => return Err(format!("unsupported EC curve {:?}", p.curve)),
+        },
+        AlgorithmParameters::OctetKeyPair(p) => match p.curve {
+            EllipticCurve::Ed25519 => Algorithm::EdDSA,
+            _ => return Err(format!("unsupported OKP curve {:?}", p.curve)),
+        },
+        AlgorithmParameters::RSA(_) => {
+            let rsa = [
+                Algorithm::RS256,
+                Algorithm::RS384,
+                Algorithm::RS512,
+                Algorithm::PS256,
+                Algorithm::PS384,
+                Algorithm::PS512,
+            ];
+            return match declared {
+                None => Ok(Algorithm::RS256),
+                Some(a) if rsa.contains(&a) => Ok(a),
+                Some(a) => Err(format!("\"alg\" {a:?} does not fit an RSA key")),
+            };
+        }
+        AlgorithmParameters::OctetKey(_) => {
+            let hs = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+            return match declared {
+                Some(a) if hs.contains(&a) => Ok(a),
+                _ => Err("a symmetric key needs \"alg\" HS256/384/512".into()),
+            };
+        }
+        _ => return Err("unsupported key type".into()),
+    };
+    match declared {
+        Some(a) if a != implied => Err(format!("\"alg\" {a:?} does not fit the curve")),
+        _ => Ok(implied),
+    }
+}
+
+/// A key set served at a URL, refreshed in the background and on demand.
+pub struct RemoteJwks {
+    url: String,
+    refresh: Duration,
+    keys: ArcSwap<Vec<Key>>,
+    /// Held during a fetch (single flight); holds when the last fetch started.
+    gate: Mutex<Option<Instant>>,
+    timer_started: AtomicBool,
+    /// [`MIN_REFETCH`], shorter in tests.
+    min_refetch: Duration,
+}
+
+impl RemoteJwks {
+    /// Nothing is fetched here: startup must not depend on the identity provider.
+    pub fn new(url: String, refresh: Duration) -> RemoteJwks {
+        RemoteJwks {
+            url,
+            refresh,
+            keys: ArcSwap::from_pointee(Vec::new()),
+            gate: Mutex::new(None),
+            timer_started: AtomicBool::new(false),
+            min_refetch: MIN_REFETCH,
+        }
+    }
+
+    /// The same with another least time between token-triggered fetches.
+    pub fn with_min_refetch(mut self, min_refetch: Duration) -> RemoteJwks {
+        self.min_refetch = min_refetch;
+        self
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The current set (empty until the first successful fetch).
+    pub fn keys(&self) -> Arc<Vec<Key>> {
+        self.keys.load_full()
+    }
+
+    /// Start the refresh timer once (first fetch now, then every `refresh`; after a failure
+    /// sooner). The task holds a weak reference and ends when the set is dropped (config
+    /// reload). Outside a Tokio runtime this does nothing and can be called again later.
+    pub fn start(self: &Arc<Self>) {
+        if self.timer_started.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.timer_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        runtime.spawn(async move {
+            loop {
+                let Some(me) = weak.upgrade() else { return };
+                let ok = {
+                    let mut last = me.gate.lock().await;
+                    // A token-triggered fetch just ran (e.g. the first token beat this task).
+                    if last.is_some_and(|t| t.elapsed() < me.min_refetch)
+                        && !me.keys.load().is_empty()
+                    {
+                        true
+                    } else {
+                        *last = Some(Instant::now());
+                        me.fetch().await
+                    }
+                };
+                let wait = if ok {
+                    me.refresh
+                } else {
+                    me.refresh.min(RETRY_AFTER_FAILURE)
+                };
+                drop(me);
+                tokio::time::sleep(wait).await;
+            }
+        });
+    }
+
+    /// A token named a `kid` no key has: fetch now, unless a token-triggered fetch started less
+    /// than [`MIN_REFETCH`] ago. Concurrent callers wait for the one fetch in flight (bounded by
+    /// [`FETCH_TIMEOUT`]) instead of starting their own.
+    pub async fn refresh_for_unknown_kid(&self) {
+        let mut last = self.gate.lock().await;
+        if last.is_some_and(|t| t.elapsed() < self.min_refetch) {
+            return;
+        }
+        *last = Some(Instant::now());
+        self.fetch().await;
+    }
+
+    /// Fetch and swap in the set; on any failure keep the last good one. True on success.
+    async fn fetch(&self) -> bool {
+        match self.try_fetch().await {
+            Ok(keys) => {
+                tracing::debug!(url = %self.url, keys = keys.len(), "JWKS refreshed");
+                self.keys.store(Arc::new(keys));
+                true
+            }
+            Err(error) => {
+                let kept = self.keys.load().len();
+                tracing::warn!(url = %self.url, %error, kept, "JWKS refresh failed; keeping the last good set");
+                false
+            }
+        }
+    }
+
+    async fn try_fetch(&self) -> Result<Vec<Key>, String> {
+        let answer = http_client::get(&self.url, FETCH_TIMEOUT, MAX_DOCUMENT_BYTES)
+            .await
+            .map_err(|e| e.to_string())?;
+        if answer.status != 200 {
+            return Err(format!("status {}", answer.status));
+        }
+        let (keys, skipped) = parse_set(&answer.body)?;
+        for s in &skipped {
+            tracing::debug!(url = %self.url, skipped = %s, "JWKS key not usable");
+        }
+        if keys.is_empty() {
+            return Err("no usable signature key in the document".into());
+        }
+        Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pins_algorithms_and_skips_what_it_cannot_pin() {
+        let doc = json!({ "keys": [
+            { "kty": "RSA", "kid": "r", "n": "sXch", "e": "AQAB" },
+            { "kty": "RSA", "kid": "p", "alg": "PS384", "n": "sXch", "e": "AQAB" },
+            { "kty": "RSA", "kid": "enc", "use": "enc", "n": "sXch", "e": "AQAB" },
+            { "kty": "EC", "kid": "e", "crv": "P-256", "x": "AA", "y": "AA" },
+            { "kty": "EC", "kid": "bad", "crv": "P-256", "alg": "ES384", "x": "AA", "y": "AA" },
+            { "kty": "OKP", "kid": "d", "crv": "Ed25519", "x": "AA" },
+            { "kty": "oct", "kid": "h", "k": "c2VjcmV0" },
+            { "kty": "oct", "kid": "h2", "alg": "HS384", "k": "c2VjcmV0" },
+            { "kty": "RSA", "kid": "x", "alg": "RSA-OAEP", "n": "sXch", "e": "AQAB" },
+            { "kty": "weird" },
+        ]});
+        let (keys, skipped) = parse_set(doc.to_string().as_bytes()).unwrap();
+        let got: Vec<(Option<&str>, Algorithm)> =
+            keys.iter().map(|k| (k.kid.as_deref(), k.alg)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some("r"), Algorithm::RS256),
+                (Some("p"), Algorithm::PS384),
+                (Some("e"), Algorithm::ES256),
+                (Some("d"), Algorithm::EdDSA),
+                (Some("h2"), Algorithm::HS384),
+            ]
+        );
+        assert_eq!(skipped.len(), 4, "{skipped:?}");
+        assert!(parse_set(b"{}").is_err());
+        assert!(parse_set(b"nope").is_err());
+    }
+
+    use crate::admit::http_client::tests::serve;
+    use crate::admit::jwt::tests::{claims, config, sign, test_key};
+    use crate::admit::jwt::{AuthFailure, JwtVerifier};
+    use base64::Engine;
+    use serde_json::Value;
+    use std::sync::Mutex as StdMutex;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A JWKS endpoint whose document the test can change, counting fetches.
+    struct Idp {
+        doc: Arc<StdMutex<(u16, String)>>,
+        hits: Arc<AtomicUsize>,
+        url: String,
+    }
+
+    async fn idp() -> Idp {
+        let doc = Arc::new(StdMutex::new((200, r#"{"keys":[]}"#.to_owned())));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (d, h) = (doc.clone(), hits.clone());
+        let addr = serve(move |_| {
+            h.fetch_add(1, Ordering::SeqCst);
+            let (status, body) = d.lock().unwrap().clone();
+            Some(
+                format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .into_bytes(),
+            )
+        })
+        .await;
+        Idp {
+            doc,
+            hits,
+            url: format!("http://{addr}/jwks"),
+        }
+    }
+
+    fn ed_jwk(kid: &str, raw: &[u8]) -> Value {
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        json!({ "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid, "x": x })
+    }
+
+    fn verifier(url: &str, min_refetch: Duration) -> JwtVerifier {
+        let remote = RemoteJwks::new(url.to_owned(), Duration::from_secs(3600))
+            .with_min_refetch(min_refetch);
+        JwtVerifier::new(vec![], vec![Arc::new(remote)], &config(vec![]))
+    }
+
+    #[tokio::test]
+    async fn unknown_kid_fetches_the_rotated_set_and_failures_keep_the_last_good_one() {
+        let idp = idp().await;
+        let (k1, k2) = (test_key(Algorithm::EdDSA), test_key(Algorithm::EdDSA));
+        let t1 = sign(
+            &k1.signing,
+            Algorithm::EdDSA,
+            Some("k1"),
+            &claims(json!({})),
+        );
+        let t2 = sign(
+            &k2.signing,
+            Algorithm::EdDSA,
+            Some("k2"),
+            &claims(json!({})),
+        );
+        *idp.doc.lock().unwrap() = (
+            200,
+            json!({ "keys": [ed_jwk("k1", &k1.public_raw)] }).to_string(),
+        );
+        let v = verifier(&idp.url, Duration::ZERO);
+        assert!(v.verify(&t1).await.is_ok());
+        assert_eq!(
+            v.verify(&t2).await,
+            Err(AuthFailure::Invalid("unknown_kid"))
+        );
+        // The provider rotates: k2 appears, k1 is gone.
+        *idp.doc.lock().unwrap() = (
+            200,
+            json!({ "keys": [ed_jwk("k2", &k2.public_raw)] }).to_string(),
+        );
+        assert!(v.verify(&t2).await.is_ok());
+        assert_eq!(
+            v.verify(&t1).await,
+            Err(AuthFailure::Invalid("unknown_kid"))
+        );
+        // The provider fails: the last good set stays.
+        *idp.doc.lock().unwrap() = (500, "oops".into());
+        let before = idp.hits.load(Ordering::SeqCst);
+        assert_eq!(
+            v.verify(&t1).await,
+            Err(AuthFailure::Invalid("unknown_kid"))
+        );
+        assert!(idp.hits.load(Ordering::SeqCst) > before);
+        assert!(v.verify(&t2).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_kid_spray_fetches_once_per_interval() {
+        let idp = idp().await;
+        let k = test_key(Algorithm::EdDSA);
+        *idp.doc.lock().unwrap() = (
+            200,
+            json!({ "keys": [ed_jwk("k", &k.public_raw)] }).to_string(),
+        );
+        let v = Arc::new(verifier(&idp.url, MIN_REFETCH));
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let v = v.clone();
+            let t = sign(
+                &k.signing,
+                Algorithm::EdDSA,
+                Some(&format!("spray{i}")),
+                &claims(json!({})),
+            );
+            tasks.push(tokio::spawn(async move { v.verify(&t).await }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), Err(AuthFailure::Invalid("unknown_kid")));
+        }
+        let good = sign(&k.signing, Algorithm::EdDSA, Some("k"), &claims(json!({})));
+        assert!(v.verify(&good).await.is_ok());
+        assert_eq!(idp.hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_provider_fails_tokens_not_startup() {
+        let free = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let v = verifier(&format!("http://{free}/jwks"), Duration::ZERO);
+        let k = test_key(Algorithm::EdDSA);
+        let t = sign(&k.signing, Algorithm::EdDSA, Some("k"), &claims(json!({})));
+        assert_eq!(v.verify(&t).await, Err(AuthFailure::Invalid("unknown_kid")));
+    }
+}

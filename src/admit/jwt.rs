@@ -1,0 +1,700 @@
+//! JWT verification (RFC 7519 / RFC 7515) with keys whose algorithm is pinned.
+//!
+//! Owns: loading the configured keys (PEM files, secrets from the environment, JWKS files; JWKS
+//! URLs are only registered, see `jwks`), choosing the key (`kid` first, else every key pinned
+//! to the token's `alg`), the checks (`exp` required and checked with leeway, `nbf`, `iss`/`aud`
+//! when configured, `require`), the short failure labels, and turning claims into header values.
+//! The header `alg` must equal the key's pinned algorithm, so algorithm confusion (an HS256 token
+//! "signed" with an RSA public key) and `alg: none` are impossible. Does not own where the token
+//! comes from (`token`) or what the refusal looks like on the wire (`proxy::respond`).
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use serde_json::{Map, Value};
+
+use super::jwks::{self, Key, RemoteJwks};
+use crate::config::policy::{JwtConfig, JwtKey};
+use crate::error::Refusal;
+
+/// Who the token says the client is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// `sub`, when a string.
+    pub subject: Option<String>,
+    /// `exp` in Unix seconds (always present once verified).
+    pub expires_at: Option<u64>,
+    pub claims: Map<String, Value>,
+}
+
+/// Why a token was refused. The labels are bounded (logs, counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// 401: `expired`, `not_yet_valid`, `bad_signature`, `wrong_issuer`, `wrong_audience`,
+    /// `alg_not_allowed`, `unknown_kid`, `missing_claim`, `malformed`.
+    Invalid(&'static str),
+    /// 403: the token is valid but a `require` claim is not met (`require_not_met`).
+    Insufficient(&'static str),
+}
+
+impl AuthFailure {
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuthFailure::Invalid(r) | AuthFailure::Insufficient(r) => r,
+        }
+    }
+
+    /// The RFC 6750 §3.1 `error` for `WWW-Authenticate: Bearer error="..."`.
+    pub fn rfc6750_error(self) -> &'static str {
+        match self {
+            AuthFailure::Invalid(_) => "invalid_token",
+            AuthFailure::Insufficient(_) => "insufficient_scope",
+        }
+    }
+
+    pub fn refusal(self) -> Refusal {
+        match self {
+            AuthFailure::Invalid(_) => Refusal::TokenInvalid,
+            AuthFailure::Insufficient(_) => Refusal::ClaimsInsufficient,
+        }
+    }
+}
+
+/// The keys and rules of one `auth.jwt` block. Cheap to share; build once per config.
+pub struct JwtVerifier {
+    keys: Vec<Key>,
+    remote: Vec<Arc<RemoteJwks>>,
+    /// The `exp`/`nbf`/`iss`/`aud` rules, one copy per algorithm (`algorithms == [alg]`), so
+    /// that verifying clones nothing.
+    validations: Vec<Validation>,
+    require: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<&str> = self.remote.iter().map(|r| r.url()).collect();
+        f.debug_struct("JwtVerifier")
+            .field("keys", &self.keys)
+            .field("jwks_urls", &urls)
+            .finish_non_exhaustive()
+    }
+}
+
+fn load_pem(path: &std::path::Path, alg: Algorithm) -> Result<Key, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let key = match alg.family() {
+        AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(&pem),
+        AlgorithmFamily::Ec => DecodingKey::from_ec_pem(&pem),
+        AlgorithmFamily::Ed => DecodingKey::from_ed_pem(&pem),
+        AlgorithmFamily::Hmac => {
+            return Err(format!("{alg:?} keys come from `secret_env`, not a file"));
+        }
+    }
+    .map_err(|e| format!("not a {alg:?} public key in PEM: {e}"))?;
+    Ok(Key {
+        kid: None,
+        alg,
+        key,
+    })
+}
+
+fn load_secret(var: &str, alg: Algorithm) -> Result<Key, String> {
+    if alg.family() != AlgorithmFamily::Hmac {
+        return Err(format!("`secret_env` is for HS256/384/512, not {alg:?}"));
+    }
+    let secret = std::env::var_os(var).filter(|v| !v.is_empty());
+    let secret = secret.ok_or_else(|| format!("environment variable {var} is unset or empty"))?;
+    let secret = secret.as_encoded_bytes();
+    if secret.len() < 32 {
+        tracing::warn!(var, "HMAC secret is shorter than 32 bytes");
+    }
+    Ok(Key {
+        kid: None,
+        alg,
+        key: DecodingKey::from_secret(secret),
+    })
+}
+
+fn load_jwks_file(path: &std::path::Path) -> Result<Vec<Key>, String> {
+    let doc = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let (keys, skipped) = jwks::parse_set(&doc)?;
+    if !skipped.is_empty() {
+        return Err(format!("unusable keys: {}", skipped.join("; ")));
+    }
+    if keys.is_empty() {
+        return Err("no signature key in the set".into());
+    }
+    Ok(keys)
+}
+
+/// What trying the known keys gave.
+enum Attempt {
+    Done(Result<Identity, AuthFailure>),
+    /// No key verified the signature. `kid_known`: a key has the token's `kid`; `tried`: some
+    /// key pinned to the token's `alg` was tried (and the signature did not verify).
+    Miss {
+        kid_known: bool,
+        tried: bool,
+    },
+}
+
+impl JwtVerifier {
+    /// Load every key of `cfg`. Errors name the key (`auth.jwt.keys[i]`) and what is wrong; all
+    /// are reported, not just the first. JWKS URLs are not fetched here.
+    pub fn build(cfg: &JwtConfig) -> Result<Arc<JwtVerifier>, Vec<String>> {
+        let mut keys = Vec::new();
+        let mut remote = Vec::new();
+        let mut errors = Vec::new();
+        for (i, key) in cfg.keys.iter().enumerate() {
+            let at = format!("auth.jwt.keys[{i}]");
+            match key {
+                JwtKey::File { path, alg } => match load_pem(path, *alg) {
+                    Ok(k) => keys.push(k),
+                    Err(e) => errors.push(format!("{at}: {}: {e}", path.display())),
+                },
+                JwtKey::SecretEnv { var, alg } => match load_secret(var, *alg) {
+                    Ok(k) => keys.push(k),
+                    Err(e) => errors.push(format!("{at}: {e}")),
+                },
+                JwtKey::JwksFile { path } => match load_jwks_file(path) {
+                    Ok(set) => keys.extend(set),
+                    Err(e) => errors.push(format!("{at}: {}: {e}", path.display())),
+                },
+                JwtKey::JwksUrl { url, refresh } => match super::http_client::Url::parse(url) {
+                    Ok(_) => remote.push(Arc::new(RemoteJwks::new(url.clone(), *refresh))),
+                    Err(e) => errors.push(format!("{at}: {e}")),
+                },
+            }
+        }
+        if cfg.keys.is_empty() {
+            errors.push("auth.jwt.keys: at least one key is needed".into());
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Arc::new(JwtVerifier::new(keys, remote, cfg)))
+    }
+
+    /// A verifier over already loaded keys (also what tests use).
+    pub fn new(keys: Vec<Key>, remote: Vec<Arc<RemoteJwks>>, cfg: &JwtConfig) -> JwtVerifier {
+        let mut base = Validation::new(Algorithm::HS256);
+        base.leeway = cfg.leeway.as_secs();
+        base.validate_exp = true;
+        base.validate_nbf = true;
+        let mut required = vec!["exp"];
+        if let Some(iss) = &cfg.issuer {
+            base.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        match &cfg.audience {
+            Some(aud) => {
+                base.set_audience(&[aud]);
+                required.push("aud");
+            }
+            // Without a configured audience jsonwebtoken refuses every token that has `aud`.
+            None => base.validate_aud = false,
+        }
+        base.set_required_spec_claims(&required);
+        let families = [
+            AlgorithmFamily::Hmac,
+            AlgorithmFamily::Rsa,
+            AlgorithmFamily::Ec,
+            AlgorithmFamily::Ed,
+        ];
+        let validations = families
+            .iter()
+            .flat_map(|f| f.algorithms())
+            .map(|alg| Validation {
+                algorithms: vec![*alg],
+                ..base.clone()
+            })
+            .collect();
+        JwtVerifier {
+            keys,
+            remote,
+            validations,
+            require: cfg.require.clone(),
+        }
+    }
+
+    /// Start the JWKS refresh timers now (first fetch in the background) instead of on the
+    /// first token. Call inside the runtime after `build`; safe to call more than once.
+    pub fn spawn_refresh(&self) {
+        for r in &self.remote {
+            r.start();
+        }
+    }
+
+    /// Verify `token`: signature with a key pinned to its `alg`, then the claims.
+    pub async fn verify(&self, token: &str) -> Result<Identity, AuthFailure> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| AuthFailure::Invalid(header_fault(token)))?;
+        self.spawn_refresh();
+        let kid = header.kid.as_deref();
+        let mut refreshed = false;
+        loop {
+            let sets: Vec<Arc<Vec<Key>>> = self.remote.iter().map(|r| r.keys()).collect();
+            let all = self.keys.iter().chain(sets.iter().flat_map(|s| s.iter()));
+            match self.attempt(token, header.alg, kid, all) {
+                Attempt::Done(result) => return result,
+                Attempt::Miss { kid_known, tried } => {
+                    if refreshed || self.remote.is_empty() || kid_known {
+                        return Err(AuthFailure::Invalid(match (tried, kid) {
+                            (true, _) => "bad_signature",
+                            (false, Some(_)) if !kid_known => "unknown_kid",
+                            (false, _) => "alg_not_allowed",
+                        }));
+                    }
+                }
+            }
+            // Unknown kid, or no key (yet) for this alg: the identity provider may have rotated.
+            refreshed = true;
+            for r in &self.remote {
+                r.refresh_for_unknown_kid().await;
+            }
+        }
+    }
+
+    /// Try each candidate key; a signature failure moves on to the next key, any other
+    /// failure is final (the signature was good).
+    fn attempt<'k>(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        kid: Option<&str>,
+        keys: impl Iterator<Item = &'k Key>,
+    ) -> Attempt {
+        let mut kid_known = false;
+        let mut tried = false;
+        let Some(validation) = self.validations.iter().find(|v| v.algorithms == [alg]) else {
+            return Attempt::Miss {
+                kid_known: false,
+                tried: false,
+            };
+        };
+        for key in keys {
+            match (kid, key.kid.as_deref()) {
+                (Some(want), Some(have)) if want != have => continue,
+                (Some(_), Some(_)) => kid_known = true,
+                _ => {}
+            }
+            if key.alg != alg {
+                continue;
+            }
+            tried = true;
+            match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation) {
+                Ok(data) => return Attempt::Done(self.admit(data.claims)),
+                Err(e) if is_key_mismatch(e.kind()) => {}
+                Err(e) => return Attempt::Done(Err(AuthFailure::Invalid(label(e.kind())))),
+            }
+        }
+        Attempt::Miss { kid_known, tried }
+    }
+
+    /// Signature and registered claims are good: check `require`, build the identity.
+    fn admit(&self, claims: Map<String, Value>) -> Result<Identity, AuthFailure> {
+        for (name, want) in &self.require {
+            if !claim_contains(claims.get(name), want) {
+                return Err(AuthFailure::Insufficient("require_not_met"));
+            }
+        }
+        let expires_at = claims.get("exp").and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+        });
+        Ok(Identity {
+            subject: claims.get("sub").and_then(Value::as_str).map(str::to_owned),
+            expires_at,
+            claims,
+        })
+    }
+}
+
+/// Errors that mean "this key did not verify this signature": try the next key.
+fn is_key_mismatch(kind: &ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::InvalidSignature
+            | ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidEddsaKey
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::InvalidKeyFormat
+    )
+}
+
+fn label(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::ExpiredSignature => "expired",
+        ErrorKind::ImmatureSignature => "not_yet_valid",
+        ErrorKind::InvalidIssuer => "wrong_issuer",
+        ErrorKind::InvalidAudience => "wrong_audience",
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => "alg_not_allowed",
+        ErrorKind::MissingRequiredClaim(_) => "missing_claim",
+        ErrorKind::InvalidSignature => "bad_signature",
+        _ => "malformed",
+    }
+}
+
+/// Why a header did not parse: an algorithm we do not know (`none` among them) or garbage.
+fn header_fault(token: &str) -> &'static str {
+    let alg = token
+        .split('.')
+        .next()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|h| serde_json::from_slice::<Value>(&h).ok())
+        .and_then(|h| h.get("alg").and_then(Value::as_str).map(str::to_owned));
+    match alg {
+        Some(a) if Algorithm::from_str(&a).is_err() => "alg_not_allowed",
+        _ => "malformed",
+    }
+}
+
+/// `require`: a string claim equal to `want` or holding it as a space-separated word (OAuth
+/// `scope`), an array holding it, or a number/bool printing as it.
+fn claim_contains(claim: Option<&Value>, want: &str) -> bool {
+    let scalar = |v: &Value| match v {
+        Value::String(s) => s == want,
+        Value::Number(n) => n.to_string() == want,
+        Value::Bool(b) => b.to_string() == want,
+        _ => false,
+    };
+    match claim {
+        Some(Value::String(s)) => s == want || s.split(' ').any(|w| w == want),
+        Some(Value::Array(items)) => items.iter().any(scalar),
+        Some(v) => scalar(v),
+        None => false,
+    }
+}
+
+/// A claim as a request header value (`claims_to_headers`): strings as they are, numbers and
+/// booleans printed, arrays and objects as JSON; `None` when absent, null, or holding a control
+/// character (CR, LF, NUL... would split or corrupt the header).
+pub fn claim_as_header_value(claims: &Map<String, Value>, name: &str) -> Option<String> {
+    let text = match claims.get(name)? {
+        Value::Null => return None,
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let bad = |c: char| c.is_ascii_control() && c != '\t';
+    (!text.contains(bad)).then_some(text)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    /// A signing key made at test time and its public half.
+    pub(crate) struct TestKey {
+        pub signing: EncodingKey,
+        pub public_pem: String,
+        /// Raw public key (EC point, Ed25519 bytes), for JWKs.
+        pub public_raw: Vec<u8>,
+    }
+
+    pub(crate) fn test_key(alg: Algorithm) -> TestKey {
+        let rcgen_alg = match alg {
+            Algorithm::RS256 => &rcgen::PKCS_RSA_SHA256,
+            Algorithm::ES256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            Algorithm::EdDSA => &rcgen::PKCS_ED25519,
+            other => panic!("no test key for {other:?}"),
+        };
+        let pair = rcgen::KeyPair::generate_for(rcgen_alg).unwrap();
+        let private = pair.serialize_pem();
+        let signing = match alg {
+            Algorithm::RS256 => EncodingKey::from_rsa_pem(private.as_bytes()),
+            Algorithm::ES256 => EncodingKey::from_ec_pem(private.as_bytes()),
+            _ => EncodingKey::from_ed_pem(private.as_bytes()),
+        }
+        .unwrap();
+        TestKey {
+            signing,
+            public_pem: pair.public_key_pem(),
+            public_raw: pair.public_key_raw().to_vec(),
+        }
+    }
+
+    pub(crate) fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    pub(crate) fn sign(
+        key: &EncodingKey,
+        alg: Algorithm,
+        kid: Option<&str>,
+        claims: &Value,
+    ) -> String {
+        let mut header = Header::new(alg);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&header, claims, key).unwrap()
+    }
+
+    pub(crate) fn config(keys: Vec<JwtKey>) -> JwtConfig {
+        JwtConfig {
+            keys,
+            issuer: Some("https://id.test".into()),
+            audience: Some("chat".into()),
+            leeway: Duration::from_secs(5),
+            require: vec![],
+        }
+    }
+
+    /// Claims that pass `config()`, with `extra` merged over them.
+    pub(crate) fn claims(extra: Value) -> Value {
+        let mut c =
+            json!({ "sub": "alice", "iss": "https://id.test", "aud": "chat", "exp": now() + 60 });
+        if let (Some(c), Value::Object(extra)) = (c.as_object_mut(), extra) {
+            c.extend(extra);
+        }
+        c
+    }
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn hs_verifier(require: Vec<(String, String)>) -> JwtVerifier {
+        let key = Key {
+            kid: None,
+            alg: Algorithm::HS256,
+            key: DecodingKey::from_secret(SECRET),
+        };
+        JwtVerifier::new(
+            vec![key],
+            vec![],
+            &JwtConfig {
+                require,
+                ..config(vec![])
+            },
+        )
+    }
+
+    fn hs(extra: Value) -> String {
+        sign(
+            &EncodingKey::from_secret(SECRET),
+            Algorithm::HS256,
+            None,
+            &claims(extra),
+        )
+    }
+
+    #[tokio::test]
+    async fn public_keys_from_pem_files_verify_their_algorithm() {
+        let dir = tempfile::tempdir().unwrap();
+        for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+            let k = test_key(alg);
+            let path = dir.path().join(format!("{alg:?}.pem"));
+            std::fs::write(&path, &k.public_pem).unwrap();
+            let v = JwtVerifier::build(&config(vec![JwtKey::File { path, alg }])).unwrap();
+            let id = v
+                .verify(&sign(&k.signing, alg, None, &claims(json!({}))))
+                .await
+                .unwrap();
+            assert_eq!(id.subject.as_deref(), Some("alice"), "{alg:?}");
+            assert!(id.expires_at.is_some_and(|e| e > now()));
+            // Another key of the same algorithm: bad signature.
+            let other = test_key(alg);
+            let forged = sign(&other.signing, alg, None, &claims(json!({})));
+            assert_eq!(
+                v.verify(&forged).await,
+                Err(AuthFailure::Invalid("bad_signature"))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn registered_claims_are_checked() {
+        let v = hs_verifier(vec![]);
+        assert!(v.verify(&hs(json!({}))).await.is_ok());
+        let t = now();
+        let cases = [
+            (json!({ "exp": t - 60 }), "expired"),
+            (json!({ "nbf": t + 60 }), "not_yet_valid"),
+            (json!({ "iss": "https://evil.test" }), "wrong_issuer"),
+            (json!({ "aud": "other" }), "wrong_audience"),
+            (json!({ "exp": null }), "missing_claim"),
+            (json!({ "iss": null }), "missing_claim"),
+        ];
+        for (extra, want) in cases {
+            let got = v.verify(&hs(extra.clone())).await;
+            assert_eq!(got, Err(AuthFailure::Invalid(want)), "{extra}");
+        }
+        // Within the leeway.
+        assert!(
+            v.verify(&hs(json!({ "exp": t - 2, "nbf": t + 2 })))
+                .await
+                .is_ok()
+        );
+        assert!(v.verify(&hs(json!({ "aud": ["x", "chat"] }))).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn algorithm_is_pinned_per_key() {
+        let rsa = test_key(Algorithm::RS256);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rsa.pem");
+        std::fs::write(&path, &rsa.public_pem).unwrap();
+        let v = JwtVerifier::build(&config(vec![JwtKey::File {
+            path,
+            alg: Algorithm::RS256,
+        }]))
+        .unwrap();
+        // The classic confusion: HS256 "signed" with the RSA public key as the secret.
+        let secret = EncodingKey::from_secret(rsa.public_pem.as_bytes());
+        let confused = sign(&secret, Algorithm::HS256, None, &claims(json!({})));
+        assert_eq!(
+            v.verify(&confused).await,
+            Err(AuthFailure::Invalid("alg_not_allowed"))
+        );
+        // alg none, with and without a signature part.
+        let b64 = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let body = b64(claims(json!({})));
+        for token in [
+            format!("{}.{body}.", b64(json!({ "alg": "none", "typ": "JWT" }))),
+            format!("{}.{body}.c2ln", b64(json!({ "alg": "none" }))),
+        ] {
+            assert_eq!(
+                v.verify(&token).await,
+                Err(AuthFailure::Invalid("alg_not_allowed"))
+            );
+        }
+        for junk in ["", "a.b", "a.b.c", "...."] {
+            assert_eq!(
+                v.verify(junk).await,
+                Err(AuthFailure::Invalid("malformed")),
+                "{junk}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn kid_selects_the_key() {
+        let ec = test_key(Algorithm::ES256);
+        let key = |kid: &str| Key {
+            kid: Some(kid.into()),
+            alg: Algorithm::ES256,
+            key: DecodingKey::from_ec_pem(ec.public_pem.as_bytes()).unwrap(),
+        };
+        let hs = Key {
+            kid: Some("h".into()),
+            alg: Algorithm::HS256,
+            key: DecodingKey::from_secret(SECRET),
+        };
+        let v = JwtVerifier::new(vec![key("a"), hs], vec![], &config(vec![]));
+        let token = |kid: &str| sign(&ec.signing, Algorithm::ES256, Some(kid), &claims(json!({})));
+        assert!(v.verify(&token("a")).await.is_ok());
+        assert_eq!(
+            v.verify(&token("b")).await,
+            Err(AuthFailure::Invalid("unknown_kid"))
+        );
+        // The kid exists but is pinned to another algorithm.
+        assert_eq!(
+            v.verify(&token("h")).await,
+            Err(AuthFailure::Invalid("alg_not_allowed"))
+        );
+    }
+
+    #[tokio::test]
+    async fn require_equal_or_contained() {
+        let req = |c: &str, w: &str| vec![(c.to_owned(), w.to_owned())];
+        let v = hs_verifier(req("scope", "chat"));
+        for ok in [
+            json!({ "scope": "chat" }),
+            json!({ "scope": "read chat write" }),
+            json!({ "scope": ["x", "chat"] }),
+        ] {
+            assert!(v.verify(&hs(ok.clone())).await.is_ok(), "{ok}");
+        }
+        for no in [
+            json!({}),
+            json!({ "scope": "chatty" }),
+            json!({ "scope": ["chat x"] }),
+            json!({ "scope": { "chat": 1 } }),
+        ] {
+            let got = v.verify(&hs(no.clone())).await;
+            assert_eq!(
+                got,
+                Err(AuthFailure::Insufficient("require_not_met")),
+                "{no}"
+            );
+        }
+        let v = hs_verifier(req("admin", "true"));
+        assert!(v.verify(&hs(json!({ "admin": true }))).await.is_ok());
+        assert!(v.verify(&hs(json!({ "admin": false }))).await.is_err());
+    }
+
+    #[test]
+    fn claims_as_header_values() {
+        let c = json!({ "s": "alice", "n": 42, "b": true, "a": ["x", 1], "z": null, "crlf": "a\r\nX-Admin: 1", "nul": "a\u{0}" });
+        let c = c.as_object().unwrap();
+        let h = |n| claim_as_header_value(c, n);
+        assert_eq!(
+            (h("s"), h("n"), h("b")),
+            (Some("alice".into()), Some("42".into()), Some("true".into()))
+        );
+        assert_eq!(h("a"), Some(r#"["x",1]"#.into()));
+        assert_eq!(
+            (h("z"), h("missing"), h("crlf"), h("nul")),
+            (None, None, None, None)
+        );
+    }
+
+    #[test]
+    fn build_reports_every_bad_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "not a key").unwrap();
+        let keys = vec![
+            JwtKey::File {
+                path: dir.path().join("missing.pem"),
+                alg: Algorithm::RS256,
+            },
+            JwtKey::File {
+                path: garbage.clone(),
+                alg: Algorithm::ES256,
+            },
+            JwtKey::File {
+                path: garbage,
+                alg: Algorithm::HS256,
+            },
+            JwtKey::SecretEnv {
+                var: "WSGATE_TEST_SURELY_UNSET_1F3A".into(),
+                alg: Algorithm::HS256,
+            },
+            JwtKey::SecretEnv {
+                var: "PATH".into(),
+                alg: Algorithm::RS256,
+            },
+            JwtKey::JwksFile {
+                path: dir.path().join("none.json"),
+            },
+            JwtKey::JwksUrl {
+                url: "ftp://id.test/jwks".into(),
+                refresh: Duration::from_secs(60),
+            },
+        ];
+        let errors = JwtVerifier::build(&config(keys)).unwrap_err();
+        assert_eq!(errors.len(), 7, "{errors:#?}");
+        assert!(errors[3].contains("unset or empty"), "{}", errors[3]);
+        assert!(JwtVerifier::build(&config(vec![])).is_err());
+        // A JWKS URL is not fetched at build: an unreachable one builds.
+        let url = JwtKey::JwksUrl {
+            url: "http://127.0.0.1:9/jwks".into(),
+            refresh: Duration::from_secs(60),
+        };
+        assert!(JwtVerifier::build(&config(vec![url])).is_ok());
+        // The secret comes from the environment (PATH is set wherever tests run).
+        let path = JwtKey::SecretEnv {
+            var: "PATH".into(),
+            alg: Algorithm::HS256,
+        };
+        assert!(JwtVerifier::build(&config(vec![path])).is_ok());
+    }
+}

@@ -1,0 +1,215 @@
+//! Admission: after a request passed the RFC 6455 checks and was routed, decide whether this
+//! client may open this tunnel, before any backend is contacted.
+//!
+//! The order is cheapest first: Origin, handshake rates (per address, per route), connection caps
+//! (per address, per route; the permits travel with the tunnel), then the token (JWT or an auth
+//! service). Each refusal has one [`Refusal`] and, for rates and caps, a `Retry-After`.
+//! The result, [`Admission`], says what the forwarded request must drop and add.
+
+pub mod auth_request;
+pub mod http_client;
+pub mod jwks;
+pub mod jwt;
+pub mod limits;
+pub mod origin;
+pub mod token;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::policy::{AuthConfig, AuthMethod, Policy, TokenSource};
+use crate::error::Refusal;
+use crate::proxy::head::RequestHead;
+use crate::proxy::route::Target;
+use jwt::{AuthFailure, JwtVerifier};
+use limits::{PerIpLimits, Permit, RouteLimits};
+use origin::OriginAllow;
+
+/// A route's policy, compiled once per runtime.
+pub struct RoutePolicy {
+    pub origins: Option<OriginAllow>,
+    pub auth: Option<Auth>,
+    pub limits: RouteLimits,
+}
+
+/// How a route authenticates.
+pub struct Auth {
+    pub config: Arc<AuthConfig>,
+    /// `Some` for `jwt:`.
+    pub jwt: Option<Arc<JwtVerifier>>,
+}
+
+impl RoutePolicy {
+    /// Compile a route's policy; errors are messages for the config report.
+    pub fn build(policy: &Policy) -> Result<RoutePolicy, Vec<String>> {
+        let origins = match &policy.origins {
+            Some(o) => Some(OriginAllow::new(o).map_err(|e| vec![e])?),
+            None => None,
+        };
+        let auth = match &policy.auth {
+            None => None,
+            Some(cfg) => {
+                let jwt = match &cfg.method {
+                    AuthMethod::Jwt(j) => Some(JwtVerifier::build(j)?),
+                    AuthMethod::Request(_) => None,
+                };
+                Some(Auth {
+                    config: Arc::clone(cfg),
+                    jwt,
+                })
+            }
+        };
+        Ok(RoutePolicy {
+            origins,
+            auth,
+            limits: RouteLimits::new(policy.rate, policy.max_connections),
+        })
+    }
+}
+
+/// Who the client is, once a token was verified.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    pub subject: Option<String>,
+    /// Unix seconds; a later issue closes the session then.
+    pub expires_at: Option<u64>,
+}
+
+/// What admission decided, for the forwarded request and the tunnel.
+#[derive(Default)]
+pub struct Admission {
+    /// Released when the tunnel ends.
+    pub permits: Vec<Permit>,
+    pub identity: Option<Identity>,
+    /// Credential to remove from the forwarded request (unless `forward_token`).
+    pub strip: Option<token::Found>,
+    /// Request headers wsgate sets (from claims or the auth service); the client's values of
+    /// these names are removed first.
+    pub set_headers: Vec<(String, Vec<u8>)>,
+    /// Lower-case names removed from the client's request (what wsgate sets itself).
+    pub remove_headers: Vec<String>,
+    /// The subprotocol marker to select towards the client when the token came in
+    /// `Sec-WebSocket-Protocol` and the backend selects none of the remaining protocols.
+    pub marker: Option<String>,
+}
+
+/// A refusal and the dynamic fields its answer carries.
+#[derive(Debug)]
+pub struct Denial {
+    pub refusal: Refusal,
+    pub retry_after: Option<Duration>,
+}
+
+impl From<Refusal> for Denial {
+    fn from(refusal: Refusal) -> Denial {
+        Denial {
+            refusal,
+            retry_after: None,
+        }
+    }
+}
+
+fn retry(refusal: Refusal, after: Duration) -> Denial {
+    Denial {
+        refusal,
+        retry_after: Some(after),
+    }
+}
+
+/// Everything admission looks at for one request.
+pub struct Request<'a> {
+    pub head: &'a RequestHead,
+    pub target: &'a Target,
+    pub client_ip: IpAddr,
+}
+
+/// Run the checks in order.
+pub async fn admit(
+    policy: &RoutePolicy,
+    per_ip: &PerIpLimits,
+    req: &Request<'_>,
+) -> Result<Admission, Denial> {
+    if let Some(origins) = &policy.origins {
+        origins.check(req.head)?;
+    }
+    per_ip
+        .check_rate(req.client_ip)
+        .map_err(|after| retry(Refusal::RateLimited, after))?;
+    policy
+        .limits
+        .check_rate()
+        .map_err(|after| retry(Refusal::RouteRateLimited, after))?;
+    let mut admission = Admission::default();
+    match per_ip.try_connection(req.client_ip) {
+        Ok(p) => admission.permits.extend(p),
+        Err(_) => return Err(retry(Refusal::IpConnectionsFull, CAP_RETRY)),
+    }
+    match policy.limits.try_connection() {
+        Ok(p) => admission.permits.extend(p),
+        Err(_) => return Err(retry(Refusal::RouteFull, CAP_RETRY)),
+    }
+    if let Some(auth) = &policy.auth {
+        authenticate(auth, req, &mut admission).await?;
+    }
+    Ok(admission)
+}
+
+/// `Retry-After` for connection caps: a tunnel may close any moment; a second is a fair guess.
+const CAP_RETRY: Duration = Duration::from_secs(1);
+
+async fn authenticate(auth: &Auth, req: &Request<'_>, adm: &mut Admission) -> Result<(), Denial> {
+    let cfg = &auth.config;
+    adm.remove_headers.extend(
+        cfg.claims_to_headers
+            .iter()
+            .map(|(_, h)| h.to_ascii_lowercase()),
+    );
+    if let AuthMethod::Request(rc) = &cfg.method {
+        adm.remove_headers
+            .extend(rc.copy_headers.iter().map(|h| h.to_ascii_lowercase()));
+    }
+    if let Some(verifier) = &auth.jwt {
+        let found = token::find(req.head, req.target, &cfg.token_from)
+            .map_err(|_| Refusal::DuplicateToken)?
+            .ok_or(Refusal::TokenMissing)?;
+        let identity = verifier.verify(&found.token).await.map_err(|e| match e {
+            AuthFailure::Invalid(why) => {
+                tracing::info!(reason = why, "token refused");
+                Refusal::TokenInvalid
+            }
+            AuthFailure::Insufficient(why) => {
+                tracing::info!(reason = why, "token lacks required claims");
+                Refusal::ClaimsInsufficient
+            }
+        })?;
+        for (claim, header) in &cfg.claims_to_headers {
+            if let Some(value) = jwt::claim_as_header_value(&identity.claims, claim) {
+                adm.set_headers.push((header.clone(), value.into_bytes()));
+            }
+        }
+        if let TokenSource::Subprotocol { marker } = &found.source {
+            adm.marker = Some(marker.clone());
+        }
+        adm.identity = Some(Identity {
+            subject: identity.subject,
+            expires_at: identity.expires_at,
+        });
+        if !cfg.forward_token {
+            adm.strip = Some(found);
+        }
+        return Ok(());
+    }
+    if let AuthMethod::Request(rc) = &cfg.method {
+        match auth_request::ask(rc, req.head, req.client_ip).await {
+            Ok(headers) => adm.set_headers.extend(headers),
+            Err(auth_request::AuthRequestFailure::Denied { status, .. }) => {
+                return Err(Refusal::AuthDenied(if status == 401 { 401 } else { 403 }).into());
+            }
+            Err(auth_request::AuthRequestFailure::Unavailable) => {
+                return Err(Refusal::AuthUnavailable.into());
+            }
+        }
+    }
+    Ok(())
+}

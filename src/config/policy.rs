@@ -1,0 +1,224 @@
+//! Typed admission policy: who may open a tunnel on a route (Origin, token, rates, caps) and
+//! where the client's address comes from. Filled by `validate` from the `defaults:` block, each
+//! route's own keys (a route key replaces the default key of the same name), `limits.per_ip`,
+//! `limits.max_connections` and `trusted_proxies`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The policy of one route after merging `defaults:`.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub origins: Option<OriginPolicy>,
+    pub auth: Option<Arc<AuthConfig>>,
+    /// Handshake rate for the whole route.
+    pub rate: Option<Rate>,
+    /// Open tunnels on the route.
+    pub max_connections: Option<u32>,
+}
+
+/// `origins:` + `require_origin:`.
+#[derive(Debug, Clone)]
+pub struct OriginPolicy {
+    /// Validated patterns as written: `https://app.example.com`, `https://*.example.com:8443`,
+    /// `http://localhost:3000`, or `null`.
+    pub allowed: Vec<String>,
+    /// Refuse requests without `Origin` (default true when `origins` is set).
+    pub require: bool,
+}
+
+/// `auth:`.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub method: AuthMethod,
+    /// Where the token may come from, in order; default `[header]`.
+    pub token_from: Vec<TokenSource>,
+    /// Pass the credential on to the backend (default false: stripped).
+    pub forward_token: bool,
+    /// Claim name → request header set on the backend request (client values removed first).
+    pub claims_to_headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub enum AuthMethod {
+    Jwt(JwtConfig),
+    Request(AuthRequestConfig),
+}
+
+/// `auth.jwt`.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub keys: Vec<JwtKey>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    /// Clock skew allowed on `exp`/`nbf` (default 30s).
+    pub leeway: Duration,
+    /// Claim → required value (equal, or contained in an array / space-separated list).
+    pub require: Vec<(String, String)>,
+}
+
+/// One entry of `auth.jwt.keys`. Every key pins its algorithm (JWKS keys by their `alg`).
+#[derive(Debug, Clone)]
+pub enum JwtKey {
+    /// PEM public key (RSA, EC or Ed25519), path resolved against the config directory.
+    File {
+        path: PathBuf,
+        alg: jsonwebtoken::Algorithm,
+    },
+    /// Shared secret read from this environment variable (HS*).
+    SecretEnv {
+        var: String,
+        alg: jsonwebtoken::Algorithm,
+    },
+    /// A JWKS document on disk.
+    JwksFile { path: PathBuf },
+    /// A JWKS document fetched over HTTP(S), refreshed every `refresh` and on an unknown `kid`.
+    JwksUrl { url: String, refresh: Duration },
+}
+
+/// One entry of `auth.token_from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `Authorization: Bearer <token>`.
+    Header,
+    /// `?<name>=<token>`.
+    Query(String),
+    /// `Cookie: <name>=<token>`.
+    Cookie(String),
+    /// `Sec-WebSocket-Protocol: <marker>, <token>` (browsers cannot set headers).
+    Subprotocol { marker: String },
+}
+
+/// `auth.request`: ask an HTTP service (like nginx `auth_request`).
+#[derive(Debug, Clone)]
+pub struct AuthRequestConfig {
+    /// As written, `http://HOST:PORT/PATH`.
+    pub url: String,
+    /// `host:port` to connect to.
+    pub authority: String,
+    /// Origin-form path (and query) to send.
+    pub path: String,
+    pub timeout: Duration,
+    /// Headers of a 2xx answer copied onto the backend request.
+    pub copy_headers: Vec<String>,
+}
+
+/// A GCRA rate: `count` per `per`, with `burst` cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+    pub burst: u32,
+}
+
+/// `limits.per_ip`.
+#[derive(Debug, Clone, Default)]
+pub struct PerIp {
+    pub rate: Option<Rate>,
+    pub max_connections: Option<u32>,
+}
+
+/// An IP network, `10.0.0.0/8` or `::1/128`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Parse `ADDR/PREFIX` (a bare address is a host route). Host bits must be zero.
+    pub fn parse(text: &str) -> Result<Cidr, String> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?} is not an IP address or CIDR"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|&p| p <= max)
+                .ok_or_else(|| format!("{text:?}: prefix length must be 0..={max}"))?,
+        };
+        let cidr = Cidr { addr, prefix };
+        if !cidr.contains(addr) || cidr.network() != addr {
+            return Err(format!(
+                "{text:?} has host bits set (did you mean {}/{prefix}?)",
+                cidr.network()
+            ));
+        }
+        Ok(cidr)
+    }
+
+    /// True when `ip` is inside this network. IPv4-mapped IPv6 addresses match IPv4 networks.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                mask(u32::from(net).into(), self.prefix, 32)
+                    == mask(u32::from(ip).into(), self.prefix, 32)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                mask(u128::from(net), self.prefix, 128) == mask(u128::from(ip), self.prefix, 128)
+            }
+            _ => false,
+        }
+    }
+
+    fn network(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V4(a) => IpAddr::V4((mask(u32::from(a).into(), self.prefix, 32) as u32).into()),
+            IpAddr::V6(a) => IpAddr::V6(mask(u128::from(a), self.prefix, 128).into()),
+        }
+    }
+}
+
+/// Keep the top `prefix` bits of a `width`-bit value.
+fn mask(v: u128, prefix: u8, width: u32) -> u128 {
+    if prefix == 0 {
+        return 0;
+    }
+    let keep = u32::from(prefix).min(width);
+    let ones = if keep == 128 {
+        u128::MAX
+    } else {
+        ((1u128 << keep) - 1) << (width - keep)
+    };
+    v & ones
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs() {
+        let net = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(net.contains("10.1.2.3".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!net.contains("11.0.0.1".parse().unwrap()));
+        let v6 = Cidr::parse("::1/128").unwrap();
+        assert!(v6.contains("::1".parse().unwrap()));
+        assert!(!v6.contains("::2".parse().unwrap()));
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("1.2.3.4".parse().unwrap())
+        );
+        assert!(Cidr::parse("10.0.0.1/8").is_err());
+        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        assert!(Cidr::parse("nope").is_err());
+        assert_eq!(Cidr::parse("127.0.0.1").unwrap().prefix, 32);
+    }
+}

@@ -1,0 +1,119 @@
+//! Route admission policy: the `defaults:` block and each route's `origins`, `require_origin`,
+//! `auth`, `rate` and `max_connections`, merged key by key into a [`Policy`]; and
+//! `trusted_proxies`. The syntax of one Origin pattern is in [`super::origin`], `auth:` in
+//! [`super::auth`], rates and caps in [`super::limits`].
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_saphyr::Spanned;
+
+use super::limits::{connection_cap, rate};
+use super::{Errors, auth, origin};
+use crate::config::policy::{AuthConfig, Cidr, OriginPolicy, Policy, Rate};
+use crate::config::raw::{RawOrigin, RawPolicy, SpannedList};
+
+/// One policy block (`defaults:` or a route's own keys), each key `Some` when it was set and
+/// valid.
+#[derive(Default)]
+pub(super) struct PolicyParts {
+    origins: Option<Vec<String>>,
+    /// Kept with its location for the "without `origins`" error.
+    require_origin: Option<Spanned<bool>>,
+    /// Shared: the `defaults:` auth block is parsed once and used by every route that omits it.
+    auth: Option<Arc<AuthConfig>>,
+    rate: Option<Rate>,
+    max_connections: Option<u32>,
+    /// Some key had an error (already reported): merging must not add follow-on errors.
+    failed: bool,
+}
+
+impl PolicyParts {
+    /// Checks the keys of one block; `at` is its field path (`defaults`, `routes[2]`).
+    pub(super) fn parse(raw: RawPolicy, at: &str, base_dir: &Path, errs: &mut Errors) -> Self {
+        let before = errs.list.len();
+        let origins = raw.origins.and_then(|o| origins(o, at, errs));
+        let auth = (raw.auth).and_then(|a| auth::auth(a, &format!("{at}.auth"), base_dir, errs));
+        let rate = raw.rate.and_then(|r| {
+            let r = r.value;
+            rate(&r.handshakes, r.burst.as_ref(), &format!("{at}.rate"), errs)
+        });
+        let max_connections = raw
+            .max_connections
+            .and_then(|m| errs.check(&m, format!("{at}.max_connections"), connection_cap));
+        PolicyParts {
+            origins,
+            require_origin: raw.require_origin,
+            auth: auth.map(Arc::new),
+            rate,
+            max_connections,
+            failed: errs.list.len() != before,
+        }
+    }
+
+    /// This route's keys over `defaults` (per key, never deeper: a route's `auth` replaces the
+    /// whole default `auth`). `None` when the route's block had errors or one is found here.
+    pub(super) fn merge(
+        self,
+        defaults: &PolicyParts,
+        at: &str,
+        errs: &mut Errors,
+    ) -> Option<Policy> {
+        if self.failed {
+            return None;
+        }
+        let allowed = self.origins.or_else(|| defaults.origins.clone());
+        if let (None, Some(require), false) = (&allowed, &self.require_origin, defaults.failed) {
+            let msg =
+                "has no effect without `origins` (set them on this route or under `defaults:`)";
+            errs.at(&require.referenced, format!("{at}.require_origin"), msg);
+            return None;
+        }
+        // A `defaults: { require_origin }` without default origins applies to routes that set
+        // `origins`; on the others it has nothing to act on, which is not an error.
+        let require = (self.require_origin.as_ref()).or(defaults.require_origin.as_ref());
+        Some(Policy {
+            origins: allowed.map(|allowed| OriginPolicy {
+                allowed,
+                require: require.is_none_or(|r| r.value),
+            }),
+            auth: self.auth.or_else(|| defaults.auth.clone()),
+            rate: self.rate.or(defaults.rate),
+            max_connections: self.max_connections.or(defaults.max_connections),
+        })
+    }
+}
+
+/// `origins`: a non-empty list of patterns, normalised and without duplicates.
+fn origins(raw: Spanned<Vec<RawOrigin>>, at: &str, errs: &mut Errors) -> Option<Vec<String>> {
+    let at = format!("{at}.origins");
+    if raw.value.is_empty() {
+        let msg =
+            "is empty; list the allowed origins (e.g. `https://app.example.com`) or remove the key";
+        errs.at(&raw.referenced, at, msg);
+        return None;
+    }
+    let before = errs.list.len();
+    let mut out: Vec<String> = Vec::new();
+    for (i, o) in raw.value.into_iter().enumerate() {
+        // An unquoted YAML `null` is what the operator meant by the `"null"` origin.
+        match origin::pattern(o.value.as_deref().unwrap_or("null")) {
+            Ok(p) if out.contains(&p) => {}
+            Ok(p) => out.push(p),
+            Err(msg) => errs.at(&o.referenced, format!("{at}[{i}]"), msg),
+        }
+    }
+    (errs.list.len() == before).then_some(out)
+}
+
+/// `trusted_proxies`: CIDRs, in file order.
+pub(super) fn trusted_proxies(raw: Option<SpannedList>, errs: &mut Errors) -> Vec<Cidr> {
+    let Some(raw) = raw else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, c) in raw.value.iter().enumerate() {
+        out.extend(errs.check(c, format!("trusted_proxies[{i}]"), Cidr::parse));
+    }
+    out
+}
