@@ -26,6 +26,8 @@ struct RouteSpec {
     host: Option<String>,
     path: String,
     url: String,
+    /// Extra flow-mapping keys for this route, e.g. `origins: ["https://a.test"]`.
+    extra: Option<String>,
 }
 
 enum TlsSpec {
@@ -40,6 +42,9 @@ pub struct TestProxyBuilder {
     limits: Vec<(String, String)>,
     tls: TlsSpec,
     min_version: Option<String>,
+    top: Vec<String>,
+    listener_extra: Vec<String>,
+    files: Vec<(String, Vec<u8>)>,
 }
 
 impl TestProxyBuilder {
@@ -54,7 +59,35 @@ impl TestProxyBuilder {
             host: host.map(str::to_string),
             path: path.into(),
             url: url.into(),
+            extra: None,
         });
+        self
+    }
+
+    /// Add policy keys to the last route, in YAML flow syntax:
+    /// `.policy(r#"origins: ["https://a.test"], rate: { handshakes: "2/s" }"#)`.
+    pub fn policy(mut self, keys: &str) -> Self {
+        if let Some(r) = self.routes.last_mut() {
+            r.extra = Some(keys.into());
+        }
+        self
+    }
+
+    /// A top-level YAML block, written as is (e.g. `trusted_proxies: ["127.0.0.1/32"]`).
+    pub fn top(mut self, block: &str) -> Self {
+        self.top.push(block.into());
+        self
+    }
+
+    /// A key of the listener, e.g. `proxy_protocol: true`.
+    pub fn listener_option(mut self, line: &str) -> Self {
+        self.listener_extra.push(line.into());
+        self
+    }
+
+    /// A file written next to the config before it is loaded (keys, JWKS documents).
+    pub fn file(mut self, name: &str, contents: impl Into<Vec<u8>>) -> Self {
+        self.files.push((name.into(), contents.into()));
         self
     }
 
@@ -87,7 +120,14 @@ impl TestProxyBuilder {
     }
 
     fn yaml(&self, cert_count: usize) -> String {
-        let mut y = String::from("listeners:\n  - name: test\n    bind: \"127.0.0.1:0\"\n");
+        let mut y = String::new();
+        for block in &self.top {
+            let _ = writeln!(y, "{block}");
+        }
+        y.push_str("listeners:\n  - name: test\n    bind: \"127.0.0.1:0\"\n");
+        for line in &self.listener_extra {
+            let _ = writeln!(y, "    {line}");
+        }
         if cert_count > 0 {
             y.push_str("    tls:\n      certificates:\n");
             for i in 0..cert_count {
@@ -110,7 +150,12 @@ impl TestProxyBuilder {
                 .as_ref()
                 .map(|h| format!("host: {h}, "))
                 .unwrap_or_default();
-            let _ = writeln!(y, "  - {{ {host}path: \"{}\", pool: p{i} }}", r.path);
+            let extra = r
+                .extra
+                .as_ref()
+                .map(|e| format!(", {e}"))
+                .unwrap_or_default();
+            let _ = writeln!(y, "  - {{ {host}path: \"{}\", pool: p{i}{extra} }}", r.path);
         }
         y.push_str("pools:\n");
         for (i, r) in self.routes.iter().enumerate() {
@@ -137,6 +182,9 @@ impl TestProxyBuilder {
             };
             write(format!("cert{i}.pem"), &cert.cert_pem);
             write(format!("key{i}.pem"), &cert.key_pem);
+        }
+        for (name, contents) in &self.files {
+            std::fs::write(dir.path().join(name), contents).expect("write test file");
         }
         let yaml = self.yaml(certs.len());
         std::fs::write(dir.path().join("wsgate.yaml"), &yaml).expect("write config");
@@ -186,6 +234,9 @@ impl TestProxy {
             limits: Vec::new(),
             tls: TlsSpec::Certs(vec![DEFAULT_NAMES.iter().map(|n| n.to_string()).collect()]),
             min_version: None,
+            top: Vec::new(),
+            listener_extra: Vec::new(),
+            files: Vec::new(),
         }
     }
 
