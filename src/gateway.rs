@@ -52,6 +52,25 @@ pub struct Gateway {
     close_tunnels: CancellationToken,
 }
 
+/// How often keyed limiter state is pruned.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(30);
+
+/// Keep keyed limiter memory bounded: forget per-address state nobody used lately.
+async fn maintain(runtime: Arc<ArcSwap<Runtime>>) {
+    let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let rt = runtime.load();
+        rt.per_ip.maintain();
+        tracing::debug!(
+            rate_keys = rt.per_ip.rate_keys(),
+            conn_keys = rt.per_ip.conn_keys(),
+            "limiter maintenance"
+        );
+    }
+}
+
 /// Grace period for tunnels to unwind after they were told to close.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
@@ -120,7 +139,9 @@ impl Gateway {
             )));
         }
 
+        let maintenance = tokio::spawn(maintain(Arc::clone(&self.runtime)));
         let mode = shutdown.await;
+        maintenance.abort();
         stop_accepting.cancel();
         for handle in accept_loops {
             // An accept loop only ends by cancellation; a join error means it panicked, which
