@@ -12,20 +12,12 @@ use std::net::IpAddr;
 
 use super::http_client::{self, Url};
 use crate::config::policy::AuthRequestConfig;
-use crate::proxy::head::{Fields, RequestHead};
+use crate::proxy::head::{Fields, RequestHead, is_hop_by_hop};
 
 /// Fields of the client's request never sent to the auth service: hop-by-hop (RFC 9110 §7.6.1),
 /// framing (no body is sent), and what wsgate sets itself.
 const DROPPED: &[&str] = &[
     "host",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
     "content-length",
     "forwarded",
     "x-forwarded-for",
@@ -110,7 +102,7 @@ fn question(cfg: &AuthRequestConfig, head: &RequestHead, client_ip: IpAddr) -> V
     line("Host", cfg.authority.as_bytes());
     for field in &head.fields {
         let lower = field.name.to_ascii_lowercase();
-        if !DROPPED.contains(&lower.as_str()) && !named.contains(&lower) {
+        if !(is_hop_by_hop(&lower) || DROPPED.contains(&lower.as_str()) || named.contains(&lower)) {
             line(&field.name, &field.value);
         }
     }

@@ -9,6 +9,25 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::Refusal;
 
+/// Hop-by-hop fields (RFC 9110 §7.6.1, plus `Proxy-Connection`, which proxies still see): about
+/// one connection, never forwarded, never relayed.
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+];
+
+/// True for a lower-case field name in [`HOP_BY_HOP`].
+pub fn is_hop_by_hop(lower: &str) -> bool {
+    HOP_BY_HOP.contains(&lower)
+}
+
 /// One header field line as received. Names keep their case; values are raw bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {

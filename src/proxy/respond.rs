@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::Refusal;
-use crate::proxy::head::{Fields, ResponseHead};
+use crate::proxy::head::{Fields, ResponseHead, is_hop_by_hop};
 use crate::proxy::verify::Verdict;
 
 /// How long writing an answer to a client may take before the connection is just dropped.
@@ -18,13 +18,6 @@ const LINGER_BYTES: usize = 64 * 1024;
 /// Fields of a backend answer that are about the backend connection, not the message
 /// (RFC 9110 §7.6.1), plus the framing and the fields wsgate writes itself.
 const NOT_RELAYED: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
     "content-length",
     "sec-websocket-accept",
     "sec-websocket-protocol",
@@ -108,7 +101,9 @@ fn relay_fields(out: &mut Vec<u8>, answer: &ResponseHead) {
         .collect();
     for f in answer.fields() {
         let lower = f.name.to_ascii_lowercase();
-        if NOT_RELAYED.contains(&lower.as_str()) || named.contains(&lower) {
+        if (is_hop_by_hop(&lower) || NOT_RELAYED.contains(&lower.as_str()))
+            || named.contains(&lower)
+        {
             continue;
         }
         field(out, &f.name, &f.value);

@@ -57,13 +57,7 @@ impl Runtime {
                 Some(t) => match tls::server_config(t) {
                     Ok(sc) => Some(TlsAcceptor::from(sc)),
                     Err(msgs) => {
-                        errors.extend(msgs.into_iter().map(|message| ConfigError {
-                            file: file.clone(),
-                            line: 0,
-                            col: 0,
-                            path: format!("listeners[{i}].tls"),
-                            message,
-                        }));
+                        errors.extend(located(&file, &format!("listeners[{i}].tls"), msgs));
                         None
                     }
                 },
@@ -99,13 +93,7 @@ impl Runtime {
             let policy = match RoutePolicy::build(&r.policy) {
                 Ok(p) => p,
                 Err(msgs) => {
-                    errors.extend(msgs.into_iter().map(|message| ConfigError {
-                        file: file.clone(),
-                        line: 0,
-                        col: 0,
-                        path: format!("routes[{i}]"),
-                        message,
-                    }));
+                    errors.extend(located(&file, &format!("routes[{i}]"), msgs));
                     continue;
                 }
             };
@@ -129,4 +117,17 @@ impl Runtime {
             per_ip: PerIpLimits::new(&config.limits.per_ip),
         })
     }
+}
+
+/// Errors found while building (certificates, keys) carry the file and field path; their
+/// messages already name the file and entry they come from.
+fn located(file: &str, path: &str, messages: Vec<String>) -> impl Iterator<Item = ConfigError> {
+    let (file, path) = (file.to_owned(), path.to_owned());
+    messages.into_iter().map(move |message| ConfigError {
+        file: file.clone(),
+        line: 0,
+        col: 0,
+        path: path.clone(),
+        message,
+    })
 }

@@ -11,21 +11,13 @@ use std::net::IpAddr;
 
 use crate::admit::{Admission, token};
 use crate::config::policy::TokenSource;
-use crate::proxy::head::{Fields, RequestHead};
+use crate::proxy::head::{Fields, RequestHead, is_hop_by_hop};
 use crate::proxy::route::Target;
 use crate::proxy::validate::{Host, UpgradeRequest};
 
 /// Fields never copied from the client.
 const DROPPED: &[&str] = &[
     "host",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
     "content-length",
     "sec-websocket-key",
     "sec-websocket-version",
@@ -71,7 +63,7 @@ pub fn build(f: &Forward<'_>) -> Vec<u8> {
     push(&mut out, &["Host: ", &f.host.raw, "\r\n"]);
     for field in &f.head.fields {
         let lower = field.name.to_ascii_lowercase();
-        if DROPPED.contains(&lower.as_str())
+        if (is_hop_by_hop(&lower) || DROPPED.contains(&lower.as_str()))
             || named.contains(&lower)
             || adm.remove_headers.contains(&lower)
             || (lower == "authorization" && strip == Some(&TokenSource::Header))

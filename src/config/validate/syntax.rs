@@ -247,20 +247,6 @@ pub(super) fn is_token(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// Hop-by-hop fields (RFC 9110 §7.6.1, plus the non-standard ones proxies still see): a value
-/// set here would be removed before it reaches the backend, or would change the connection.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
-];
-
 /// A header wsgate may set on the backend request from configuration (a JWT claim, an auth
 /// service's answer): a valid name that is not hop-by-hop and not one wsgate writes itself.
 pub(super) fn settable_header(name: &str) -> Result<(), String> {
@@ -270,7 +256,7 @@ pub(super) fn settable_header(name: &str) -> Result<(), String> {
         ));
     }
     let lower = name.to_ascii_lowercase();
-    if HOP_BY_HOP.contains(&lower.as_str()) {
+    if crate::proxy::head::is_hop_by_hop(&lower) {
         return Err(format!(
             "`{name}` is a hop-by-hop header (RFC 9110 §7.6.1); pick another name such as `X-User-Id`"
         ));
