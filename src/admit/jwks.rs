@@ -10,7 +10,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -139,6 +139,8 @@ pub struct RemoteJwks {
     /// Held during a fetch (single flight); holds when the last fetch started.
     gate: Mutex<Option<Instant>>,
     timer_started: AtomicBool,
+    /// Bumped whenever a fetched set replaces the keys (verified-token caches compare it).
+    generation: AtomicU64,
     /// [`MIN_REFETCH`], shorter in tests.
     min_refetch: Duration,
 }
@@ -152,6 +154,7 @@ impl RemoteJwks {
             keys: ArcSwap::from_pointee(Vec::new()),
             gate: Mutex::new(None),
             timer_started: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
             min_refetch: MIN_REFETCH,
         }
     }
@@ -167,6 +170,11 @@ impl RemoteJwks {
     }
 
     /// The current set (empty until the first successful fetch).
+    /// Changes every time a fetched set replaces the keys.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     pub fn keys(&self) -> Arc<Vec<Key>> {
         self.keys.load_full()
     }
@@ -229,6 +237,7 @@ impl RemoteJwks {
             Ok(keys) => {
                 tracing::debug!(url = %self.url, keys = keys.len(), "JWKS refreshed");
                 self.keys.store(Arc::new(keys));
+                self.generation.fetch_add(1, Ordering::Release);
                 true
             }
             Err(error) => {

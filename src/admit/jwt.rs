@@ -18,6 +18,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 use super::jwks::{self, Key, RemoteJwks};
+use super::jwt_cache::VerifiedCache;
 use crate::config::policy::{JwtConfig, JwtKey};
 use crate::error::Refusal;
 
@@ -72,6 +73,8 @@ pub struct JwtVerifier {
     /// that verifying clones nothing.
     validations: Vec<Validation>,
     require: Vec<(String, String)>,
+    /// Tokens that verified recently (bounded, at most `jwt_cache::MAX_AGE` each).
+    cache: VerifiedCache,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -218,6 +221,7 @@ impl JwtVerifier {
             remote,
             validations,
             require: cfg.require.clone(),
+            cache: VerifiedCache::default(),
         }
     }
 
@@ -231,6 +235,21 @@ impl JwtVerifier {
 
     /// Verify `token`: signature with a key pinned to its `alg`, then the claims.
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthFailure> {
+        let generation = self.key_generation();
+        if let Some(identity) = self.cache.get(token, generation) {
+            return Ok(identity);
+        }
+        let identity = self.verify_uncached(token).await?;
+        self.cache.insert(token, &identity, self.key_generation());
+        Ok(identity)
+    }
+
+    /// Sum of the JWKS generations: changes whenever any fetched set changes.
+    fn key_generation(&self) -> u64 {
+        self.remote.iter().map(|r| r.generation()).sum()
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<Identity, AuthFailure> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthFailure::Invalid(header_fault(token)))?;
         self.spawn_refresh();

@@ -10,6 +10,7 @@ pub mod auth_request;
 pub mod http_client;
 pub mod jwks;
 pub mod jwt;
+pub mod jwt_cache;
 pub mod limits;
 pub mod origin;
 pub mod token;
@@ -99,6 +100,8 @@ pub struct Admission {
 pub struct Denial {
     pub refusal: Refusal,
     pub retry_after: Option<Duration>,
+    /// A `WWW-Authenticate` value from an auth service, relayed instead of wsgate's own.
+    pub challenge: Option<Vec<u8>>,
 }
 
 impl From<Refusal> for Denial {
@@ -106,6 +109,7 @@ impl From<Refusal> for Denial {
         Denial {
             refusal,
             retry_after: None,
+            challenge: None,
         }
     }
 }
@@ -114,6 +118,7 @@ fn retry(refusal: Refusal, after: Duration) -> Denial {
     Denial {
         refusal,
         retry_after: Some(after),
+        challenge: None,
     }
 }
 
@@ -203,8 +208,16 @@ async fn authenticate(auth: &Auth, req: &Request<'_>, adm: &mut Admission) -> Re
     if let AuthMethod::Request(rc) = &cfg.method {
         match auth_request::ask(rc, req.head, req.client_ip).await {
             Ok(headers) => adm.set_headers.extend(headers),
-            Err(auth_request::AuthRequestFailure::Denied { status, .. }) => {
-                return Err(Refusal::AuthDenied(if status == 401 { 401 } else { 403 }).into());
+            Err(auth_request::AuthRequestFailure::Denied {
+                status,
+                www_authenticate,
+            }) => {
+                let status = if status == 401 { 401 } else { 403 };
+                return Err(Denial {
+                    refusal: Refusal::AuthDenied(status),
+                    retry_after: None,
+                    challenge: www_authenticate.filter(|_| status == 401),
+                });
             }
             Err(auth_request::AuthRequestFailure::Unavailable) => {
                 return Err(Refusal::AuthUnavailable.into());

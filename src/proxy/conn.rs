@@ -146,7 +146,7 @@ where
             } else {
                 tracing::info!(peer = %ctx.peer, reason, status, "refused");
             }
-            respond::refuse(&mut client, refusal, denial.retry_after).await;
+            respond::refuse(&mut client, &denial).await;
             return;
         }
     };

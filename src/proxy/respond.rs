@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::error::Refusal;
+use crate::admit::Denial;
 use crate::proxy::head::{Fields, ResponseHead, is_hop_by_hop};
 use crate::proxy::verify::Verdict;
 
@@ -25,17 +25,20 @@ const NOT_RELAYED: &[&str] = &[
 ];
 
 /// Write the answer for a refusal and close the connection (best effort, bounded in time).
-pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    refusal: Refusal,
-    retry_after: Option<Duration>,
-) {
+pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, denial: &Denial) {
+    let refusal = denial.refusal;
     let mut out = Vec::with_capacity(256);
     status_line(&mut out, refusal.status(), reason_phrase(refusal.status()));
     for (name, value) in refusal.headers() {
+        if denial.challenge.is_some() && name.eq_ignore_ascii_case("www-authenticate") {
+            continue;
+        }
         field(&mut out, name, value.as_bytes());
     }
-    if let Some(after) = retry_after {
+    if let Some(challenge) = &denial.challenge {
+        field(&mut out, "WWW-Authenticate", challenge);
+    }
+    if let Some(after) = denial.retry_after {
         // Whole seconds, rounded up, at least 1 (RFC 9110 §10.2.3).
         let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
         field(&mut out, "Retry-After", secs.max(1).to_string().as_bytes());

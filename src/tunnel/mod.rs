@@ -77,6 +77,7 @@ where
         closed_by = end,
         "session closed"
     );
-    drop(t.guards);
+    // Permits first: once the gauges read zero, every cap has its slot back.
     drop(t.permits);
+    drop(t.guards);
 }

@@ -15,6 +15,7 @@
 // not dead code.
 #![allow(dead_code, unused_imports)]
 
+pub mod admit;
 pub mod certs;
 pub mod client;
 pub mod echo;
@@ -22,6 +23,7 @@ pub mod expect;
 pub mod head;
 pub mod proxy;
 pub mod scripted;
+pub mod tokens;
 
 use std::future::Future;
 use std::time::Duration;
