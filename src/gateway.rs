@@ -140,8 +140,13 @@ impl Gateway {
         }
 
         let maintenance = tokio::spawn(maintain(Arc::clone(&self.runtime)));
+        let stop_health = CancellationToken::new();
+        for pool in &self.runtime.load().pools {
+            pool.start_health(stop_health.clone());
+        }
         let mode = shutdown.await;
         maintenance.abort();
+        stop_health.cancel();
         stop_accepting.cancel();
         for handle in accept_loops {
             // An accept loop only ends by cancellation; a join error means it panicked, which

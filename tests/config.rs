@@ -9,6 +9,8 @@ use wsgate::config::{CertSource, ConfigError, TlsVersion, load_file, load_str};
 
 #[path = "config/policy.rs"]
 mod policy;
+#[path = "config/pools.rs"]
+mod pools;
 
 /// A small valid config; the cases below each break one thing in it.
 ///
@@ -65,6 +67,12 @@ fn example_file_parses_with_defaults() {
     assert_eq!(config.pools.len(), 1);
     assert_eq!(config.pools[0].name, "echo");
     assert_eq!(config.pools[0].backends[0].authority, "127.0.0.1:9501");
+    // The demo pool keys are documented but commented out: every one at its default.
+    let pool = &config.pools[0];
+    assert_eq!(pool.balance, wsgate::config::Balance::RoundRobin);
+    assert!(pool.tls.is_none() && pool.proxy_protocol.is_none() && pool.health.is_none());
+    assert_eq!(pool.passive, wsgate::config::Passive::default());
+    assert_eq!((pool.retries, pool.backends[0].weight), (0, 1));
     let defaults = wsgate::config::Limits::default();
     assert_eq!(format!("{:?}", config.limits), format!("{defaults:?}"));
     // The demo admits everyone: the admission keys are documented but commented out.
@@ -188,19 +196,11 @@ fn duplicate_route_names_both_locations() {
 fn bad_backend_url() {
     assert_eq!(
         only_error(&BASE.replace("ws://127.0.0.1:9501", "http://127.0.0.1:9501")),
-        "t.yaml:10:24: pools.echo.backends[0].url: unsupported scheme `http://` in `http://127.0.0.1:9501`; expected ws://HOST[:PORT]"
+        "t.yaml:10:24: pools.echo.backends[0].url: unsupported scheme `http://` in `http://127.0.0.1:9501`; expected ws://HOST[:PORT] or wss://HOST[:PORT]"
     );
     assert_eq!(
         only_error(&BASE.replace("ws://127.0.0.1:9501", "ws://127.0.0.1:9501/chat")),
-        "t.yaml:10:24: pools.echo.backends[0].url: `ws://127.0.0.1:9501/chat` must not have a path (the client's path is forwarded); expected ws://HOST[:PORT]"
-    );
-}
-
-#[test]
-fn wss_backend_is_not_supported_yet() {
-    assert_eq!(
-        only_error(&BASE.replace("ws://127", "wss://127")),
-        "t.yaml:10:24: pools.echo.backends[0].url: wss:// backends are not supported yet"
+        "t.yaml:10:24: pools.echo.backends[0].url: `ws://127.0.0.1:9501/chat` must not have a path (the client's path is forwarded); expected ws://HOST[:PORT] or wss://HOST[:PORT]"
     );
 }
 
@@ -244,7 +244,7 @@ fn every_semantic_error_is_reported_at_once() {
     let yaml = with_limits("  drain_timeout: soon\n  max_request_headers: 0\n")
         .replace("127.0.0.1:8443", "localhost:8443")
         .replace("pool: echo", "pool: nope")
-        .replace("ws://127", "wss://127");
+        .replace("ws://127", "ftp://127");
     let errors = load(&yaml).expect_err("rejected");
     let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
     assert_eq!(
@@ -252,7 +252,7 @@ fn every_semantic_error_is_reported_at_once() {
         [
             "t.yaml:3:11: listeners[0].bind: `localhost:8443` is not an IP:PORT address (e.g. `127.0.0.1:8443` or `[::]:443`; host names are not resolved)",
             "t.yaml:7:27: routes[0].pool: unknown pool `nope`; defined pools: echo",
-            "t.yaml:10:24: pools.echo.backends[0].url: wss:// backends are not supported yet",
+            "t.yaml:10:24: pools.echo.backends[0].url: unsupported scheme `ftp://` in `ftp://127.0.0.1:9501`; expected ws://HOST[:PORT] or wss://HOST[:PORT]",
             "t.yaml:12:18: limits.drain_timeout: `soon` is not a number with a unit; expected a whole number followed by ms, s, m, h or d (e.g. `10s`)",
             "t.yaml:13:24: limits.max_request_headers: 0 is out of range; expected 1..=10000",
         ]

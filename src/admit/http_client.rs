@@ -172,7 +172,7 @@ pub fn client_config(roots: rustls::RootCertStore) -> Result<Arc<ClientConfig>, 
 
 /// The system's CA bundle: `SSL_CERT_FILE`, else the first bundle found at a usual place.
 /// Empty (every `https://` fetch fails, logged) when none is found.
-fn system_roots() -> rustls::RootCertStore {
+pub(crate) fn system_roots() -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
     let env = std::env::var("SSL_CERT_FILE").ok();
     let paths = env

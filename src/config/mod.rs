@@ -131,12 +131,110 @@ pub struct RouteConfig {
 pub struct PoolConfig {
     pub name: String,
     pub backends: Vec<BackendConfig>,
+    /// How a backend is picked (default round robin).
+    pub balance: Balance,
+    /// TLS towards `wss://` backends of this pool (CA, SNI override, client certificate).
+    pub tls: Option<BackendTls>,
+    /// Send a PROXY header with the client address first.
+    pub proxy_protocol: Option<ProxyVersion>,
+    /// Active health checks; `None` = none (backends are up until passive checks say otherwise).
+    pub health: Option<HealthCheck>,
+    /// Passive ejection after consecutive failures.
+    pub passive: Passive,
+    /// Other backends tried after a connect failure, timeout or reset before an answer head.
+    pub retries: u32,
 }
 
 #[derive(Debug, Clone)]
 pub struct BackendConfig {
-    /// As written, for logs.
+    /// As written, for logs and as the key of its health state across reloads.
     pub url: String,
     /// `host:port` to connect to (host may be a name, resolved at connect time).
     pub authority: String,
+    /// `wss://`: speak TLS to this backend.
+    pub tls: bool,
+    /// Host name for SNI and certificate verification (the URL host, unless `tls.server_name`).
+    pub host: String,
+    /// Relative weight (default 1, 1..=1000).
+    pub weight: u32,
+}
+
+/// `balance:`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// Smooth weighted round robin.
+    #[default]
+    RoundRobin,
+    /// Fewest live tunnels, weighted.
+    LeastConnections,
+    /// Power of two random choices by live tunnels.
+    RandomTwo,
+    /// Weighted rendezvous hashing on a request key; a missing key falls back to least connections.
+    Hash(HashKey),
+}
+
+/// What `balance: { hash: ... }` hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    Header(String),
+    Cookie(String),
+    Query(String),
+    Path,
+    ClientIp,
+    Subprotocol,
+}
+
+/// `pools.NAME.tls`.
+#[derive(Debug, Clone, Default)]
+pub struct BackendTls {
+    /// PEM CA bundle; `None` = the system roots.
+    pub ca: Option<PathBuf>,
+    /// SNI and verification name instead of the URL host.
+    pub server_name: Option<String>,
+    /// Client certificate and key (mTLS), PEM.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyVersion {
+    V1,
+    V2,
+}
+
+/// `pools.NAME.health`.
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive successes before a down backend is up again.
+    pub rise: u32,
+    /// Consecutive failures before an up backend is down.
+    pub fall: u32,
+    pub kind: HealthKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthKind {
+    /// A TCP connect.
+    Tcp,
+    /// A WebSocket handshake to this path (Accept verified), then a clean Close 1000.
+    WebSocket(String),
+}
+
+/// `pools.NAME.passive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Passive {
+    /// Consecutive connect failures or bad handshakes before ejection (0 = never).
+    pub failures: u32,
+    pub cooldown: Duration,
+}
+
+impl Default for Passive {
+    fn default() -> Self {
+        Passive {
+            failures: 3,
+            cooldown: Duration::from_secs(10),
+        }
+    }
 }

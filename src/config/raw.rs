@@ -251,17 +251,122 @@ impl<'de> Deserialize<'de> for RawTokenSource {
     }
 }
 
-/// `pools.NAME`.
+/// A bare word or a one-key mapping whose value is `V`: `balance: least_connections` /
+/// `balance: { hash: ... }`, `check: tcp` / `check: { websocket: /health }`. Which words and keys
+/// are allowed is checked in validation, so that a wrong one is reported with the others. A
+/// number or boolean written where a word goes is kept as its text.
+#[derive(Debug)]
+pub enum RawChoice<V> {
+    Word(String),
+    Map(Vec<(Spanned<String>, V)>),
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for RawChoice<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ChoiceVisitor<V>(std::marker::PhantomData<V>);
+
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for ChoiceVisitor<V> {
+            type Value = RawChoice<V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a word or a one-key mapping like `{ hash: path }`")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawChoice::Word(v.to_owned()))
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(RawChoice::Word(v.to_string()))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(RawChoice::Word(v.to_string()))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(RawChoice::Word(v.to_string()))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(RawChoice::Word(v.to_string()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(RawChoice::Map(entries))
+            }
+        }
+
+        deserializer.deserialize_any(ChoiceVisitor(std::marker::PhantomData))
+    }
+}
+
+/// `balance:`: a policy name, or `{ hash: KEY }` where KEY is a word (`path`, `client_ip`,
+/// `subprotocol`) or `{ header | cookie | query: NAME }`.
+pub type RawBalance = RawChoice<Spanned<RawChoice<Spanned<String>>>>;
+
+/// `pools.NAME`. Every key but `backends` optional; counts are text, like [`RawLimits`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPool {
     pub backends: Spanned<Vec<RawBackend>>,
+    /// Absent = round robin.
+    pub balance: Option<Spanned<RawBalance>>,
+    /// Only with at least one `wss://` backend.
+    pub tls: Option<Spanned<RawBackendTls>>,
+    /// `v1` or `v2`; absent = no PROXY header.
+    pub proxy_protocol: Option<Spanned<String>>,
+    /// Absent = no active checks.
+    pub health: Option<Spanned<RawHealth>>,
+    pub passive: Option<Spanned<RawPassive>>,
+    /// 0..=10, at most one less than the number of backends; absent = 0.
+    pub retries: Option<Spanned<String>>,
 }
 
 /// `pools.NAME.backends[i]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackend {
-    /// `ws://HOST[:PORT][/]`.
+    /// `ws://HOST[:PORT][/]` or `wss://HOST[:PORT][/]`.
     pub url: Spanned<String>,
+    /// 1..=1000; absent = 1.
+    pub weight: Option<Spanned<String>>,
+}
+
+/// `pools.NAME.tls`: every key optional. Paths are relative to the config file's directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackendTls {
+    /// PEM CA bundle; absent = the system roots.
+    pub ca: Option<Spanned<String>>,
+    /// DNS name for SNI and verification instead of each URL's host.
+    pub server_name: Option<Spanned<String>>,
+    /// PEM client certificate chain; only with `client_key`.
+    pub client_cert: Option<Spanned<String>>,
+    pub client_key: Option<Spanned<String>>,
+}
+
+/// `pools.NAME.health`: every key optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub interval: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub rise: Option<Spanned<String>>,
+    pub fall: Option<Spanned<String>>,
+    /// `tcp` or `{ websocket: PATH }`; absent = `tcp`.
+    pub check: Option<Spanned<RawChoice<Spanned<String>>>>,
+}
+
+/// `pools.NAME.passive`: every key optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPassive {
+    /// Consecutive failures before ejection; 0 = never.
+    pub failures: Option<Spanned<String>>,
+    pub cooldown: Option<Spanned<String>>,
 }

@@ -5,14 +5,16 @@
 //! (`file:line:col` from the raw struct's spans) and names the field path. Submodules:
 //! [`syntax`] (hosts, paths, URLs, names, header names), [`origin`] (Origin patterns),
 //! [`limits`] (`limits:`, counts and rates), [`policy`] (`defaults:` + route policy keys,
-//! `trusted_proxies`), [`auth`] (`auth:`), [`jwt`] (`auth.jwt`) and
-//! [`keys`] (JWT key files).
+//! `trusted_proxies`), [`auth`] (`auth:`), [`jwt`] (`auth.jwt`), [`keys`] (JWT key files),
+//! [`pool`] (`pools:`), [`backend_tls`] (`pools.NAME.tls`) and [`health`] (`pools.NAME.health`,
+//! `passive`).
 //!
-//! The file system is touched in one place only: JWT key files (`auth.jwt.keys[].file`,
-//! `jwks_file`) are read and parsed here, so that a missing or wrong key is reported at its
-//! line:col instead of failing every token later. Certificate files are only resolved to paths
-//! (they are read by `crate::runtime`), secrets named by `secret_env` are read when the runtime
-//! is built, and host names are resolved at connect time.
+//! The file system is touched in two places only: JWT key files (`auth.jwt.keys[].file`,
+//! `jwks_file`) and the PEM files of a pool's `tls` (CA, client certificate and key) are read and
+//! checked here, so that a missing or wrong file is reported at its line:col instead of failing
+//! every connection later. Listener certificate files are only resolved to paths (they are read
+//! by `crate::runtime`), secrets named by `secret_env` are read when the runtime is built, and
+//! host names are resolved at connect time.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,21 +23,21 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::{Location, Spanned};
 
 mod auth;
+mod backend_tls;
+mod health;
 mod jwt;
 mod keys;
 mod limits;
 mod origin;
 mod policy;
+mod pool;
 mod syntax;
 
 use self::policy::PolicyParts;
-use self::syntax::{backend_authority, check_name, check_path, normalize_host, self_signed_name};
+use self::syntax::{check_name, check_path, normalize_host, self_signed_name};
 use super::load::ConfigError;
-use super::raw::{RawCertFiles, RawConfig, RawListener, RawPool, RawRoute, RawTls};
-use super::{
-    BackendConfig, CertFiles, CertSource, Config, ListenerConfig, PoolConfig, RouteConfig,
-    TlsConfig, TlsVersion,
-};
+use super::raw::{RawCertFiles, RawConfig, RawListener, RawRoute, RawTls};
+use super::{CertFiles, CertSource, Config, ListenerConfig, RouteConfig, TlsConfig, TlsVersion};
 
 /// Converts a parsed file into a [`Config`] (`source` left `None`; `load_file` sets it), or
 /// returns every problem found, sorted by position. `base_dir` resolves relative paths (TLS
@@ -50,7 +52,7 @@ pub fn validate(raw: RawConfig, file: &str, base_dir: &Path) -> Result<Config, V
     let trusted_proxies = policy::trusted_proxies(raw.trusted_proxies, &mut errs);
     let listeners = listeners(raw.listeners, have_trusted, base_dir, &mut errs);
     let limits = limits::limits(raw.limits.unwrap_or_default(), &mut errs);
-    let (pools, pool_names) = pools(raw.pools, &mut errs);
+    let (pools, pool_names) = pool::pools(raw.pools, base_dir, &mut errs);
     let defaults = raw.defaults.map_or_else(PolicyParts::default, |d| {
         PolicyParts::parse(d.value, "defaults", base_dir, &mut errs)
     });
@@ -260,52 +262,6 @@ fn resolve(raw: &Spanned<String>, at: &str, base_dir: &Path, errs: &mut Errors) 
         return None;
     }
     Some(base_dir.join(&raw.value))
-}
-
-/// Returns the valid pools sorted by name, and the names of all declared pools (valid or not) so
-/// that routes to a pool with a bad backend don't also report "unknown pool".
-fn pools(
-    raw: Option<Spanned<HashMap<Spanned<String>, RawPool>>>,
-    errs: &mut Errors,
-) -> (Vec<PoolConfig>, Vec<String>) {
-    let (loc, raw) = raw.map_or((Location::UNKNOWN, HashMap::new()), |s| {
-        (s.referenced, s.value)
-    });
-    if raw.is_empty() {
-        errs.at(&loc, "pools", "at least one pool is required");
-    }
-    let mut raw: Vec<_> = raw.into_iter().collect();
-    raw.sort_by(|a, b| a.0.value.cmp(&b.0.value));
-    let names = raw.iter().map(|(name, _)| name.value.clone()).collect();
-    let mut out = Vec::new();
-    for (name, pool) in raw {
-        let at = format!("pools.{}", name.value);
-        if let Err(msg) = check_name(&name.value) {
-            errs.at(&name.referenced, &at, msg);
-        }
-        if pool.backends.value.is_empty() {
-            let msg = "has no backends; add at least one `{ url: \"ws://HOST:PORT\" }`";
-            errs.at(&pool.backends.referenced, format!("{at}.backends"), msg);
-        }
-        let before = errs.list.len();
-        let mut backends = Vec::new();
-        for (i, b) in pool.backends.value.into_iter().enumerate() {
-            match backend_authority(&b.url.value) {
-                Ok(authority) => backends.push(BackendConfig {
-                    url: b.url.value,
-                    authority,
-                }),
-                Err(msg) => errs.at(&b.url.referenced, format!("{at}.backends[{i}].url"), msg),
-            }
-        }
-        if errs.list.len() == before {
-            out.push(PoolConfig {
-                name: name.value,
-                backends,
-            });
-        }
-    }
-    (out, names)
 }
 
 fn routes(

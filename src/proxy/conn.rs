@@ -26,7 +26,7 @@ use crate::runtime::{ListenerRuntime, Runtime};
 use crate::stats::{GaugeGuard, Stats};
 use crate::tunnel::splice::Timeouts;
 use crate::tunnel::{self, Session, Tunnel};
-use crate::upstream::{self, answer, request};
+use crate::upstream::{self, BackendStream, LiveGuard, answer, balance, request};
 
 /// What one connection needs from the gateway.
 pub struct ConnCtx {
@@ -70,7 +70,9 @@ enum Exchange {
 }
 
 struct Upgraded {
-    backend: TcpStream,
+    backend: BackendStream,
+    /// Counts this tunnel on its backend (least-connections balancing).
+    live: LiveGuard,
     admission: Admission,
     client_ip: IpAddr,
     route: String,
@@ -156,6 +158,7 @@ where
             peer: ctx.peer,
             sni,
             client: up.client_ip,
+            expires_at: up.admission.identity.as_ref().and_then(|i| i.expires_at),
             subject: up.admission.identity.and_then(|i| i.subject),
             route: up.route,
             backend: up.backend_url,
@@ -169,6 +172,7 @@ where
         },
         close: ctx.close.clone(),
         guards: vec![guard, GaugeGuard::new(&ctx.stats, |s| &s.tunnels_open)],
+        backend_live: Some(up.live),
         permits: {
             let mut p = up.admission.permits;
             p.push(ctx.permit);
@@ -218,9 +222,7 @@ where
     {
         upgrade.protocols = token::strip_subprotocols(&upgrade.protocols, marker, &found.token);
     }
-    // 6. The rebuilt request, to a backend of the route's pool.
-    let backend = route.pool.pick().ok_or(Refusal::BackendUnavailable)?;
-    let mut upstream = upstream::connect(backend, limits.backend_connect_timeout).await?;
+    // 6. The rebuilt request, to a backend of the route's pool (failover inside).
     let forward = request::build(&request::Forward {
         head: &head,
         target: &target,
@@ -230,21 +232,30 @@ where
         client_ip,
         proto: ctx.listener.proto(),
     });
-    let deadline = Instant::now() + limits.backend_handshake_timeout;
-    let answer = tokio::time::timeout_at(deadline, async {
-        upstream
-            .write_all(&forward)
-            .await
-            .map_err(|_| Refusal::BackendClosed)?;
-        answer::read_head(&mut upstream, limits.max_request_header_bytes).await
-    })
-    .await
-    .map_err(|_| Refusal::BackendTimeout)??;
+    let pool = &route.pool;
+    let key = pool
+        .hash_key
+        .as_ref()
+        .and_then(|k| balance::hash_key(k, &head, &target, client_ip, &upgrade.protocols));
+    let bounds = upstream::Bounds {
+        connect: limits.backend_connect_timeout,
+        handshake: limits.backend_handshake_timeout,
+        max_head_bytes: limits.max_request_header_bytes,
+    };
+    let client_addr = SocketAddr::new(client_ip, ctx.peer.port());
+    let upstream::Answered {
+        stream: mut upstream,
+        answer,
+        backend,
+        deadline,
+    } = upstream::exchange(pool, key.as_deref(), &forward, client_addr, bounds).await?;
     // RFC 6455 §4.1 on the answer.
     let verdict = verify::check(&answer, &upgrade).map_err(|bad| {
         tracing::warn!(backend = %backend.url, rule = bad.label(), status = answer.status, "bad upgrade answer");
+        backend.health.report_failure(&pool.passive, &backend.url);
         Refusal::from(bad)
     })?;
+    backend.health.report_success();
     if verdict == Verdict::Relay {
         let body = tokio::time::timeout_at(
             deadline,
@@ -256,6 +267,7 @@ where
         return Ok(Exchange::Relayed(answer.status));
     }
     // 7. The 101 to the client; the tunnel takes it from here.
+    let live = LiveGuard::new(&backend);
     let switching = respond::switching_protocols(&answer, &verdict, admission.marker.as_deref());
     let sent = tokio::time::timeout(
         limits.backend_handshake_timeout,
@@ -266,6 +278,7 @@ where
     }
     Ok(Exchange::Upgraded(Box::new(Upgraded {
         backend: upstream,
+        live,
         admission,
         client_ip,
         route: route.label.clone(),

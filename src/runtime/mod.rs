@@ -35,6 +35,8 @@ impl ListenerRuntime {
 pub struct Runtime {
     pub limits: Limits,
     pub routes: RouteTable,
+    /// Every pool, for health checks.
+    pub pools: Vec<Arc<Pool>>,
     pub listeners: HashMap<String, Arc<ListenerRuntime>>,
     pub trusted_proxies: Vec<Cidr>,
     /// Open connections in all (taken at accept, before TLS).
@@ -72,11 +74,20 @@ impl Runtime {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        let pools: HashMap<&str, Arc<Pool>> = config
-            .pools
-            .iter()
-            .map(|p| (p.name.as_str(), Arc::new(Pool::new(p))))
-            .collect();
+        let mut pools: HashMap<&str, Arc<Pool>> = HashMap::new();
+        for p in &config.pools {
+            match Pool::new(p) {
+                Ok(pool) => {
+                    pools.insert(p.name.as_str(), Arc::new(pool));
+                }
+                Err(message) => {
+                    errors.extend(located(&file, &format!("pools.{}", p.name), vec![message]))
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
         let mut routes = Vec::new();
         for (i, r) in config.routes.iter().enumerate() {
             let Some(pool) = pools.get(r.pool.as_str()) else {
@@ -111,6 +122,7 @@ impl Runtime {
         Ok(Runtime {
             limits: config.limits.clone(),
             routes: RouteTable::new(routes),
+            pools: pools.into_values().collect(),
             listeners,
             trusted_proxies: config.trusted_proxies.clone(),
             global: GlobalCap::new(config.limits.max_connections),

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admit::limits::Permit;
 use crate::stats::GaugeGuard;
+use crate::upstream::LiveGuard;
 use splice::{Counts, Timeouts};
 
 /// Who and what a session is, for its record.
@@ -25,6 +26,8 @@ pub struct Session {
     pub client: IpAddr,
     /// `sub` of a verified token.
     pub subject: Option<String>,
+    /// `exp` of a verified token (Unix seconds): when the session's credential runs out.
+    pub expires_at: Option<u64>,
     pub sni: Option<String>,
     pub route: String,
     pub backend: String,
@@ -42,6 +45,8 @@ pub struct Tunnel {
     pub guards: Vec<GaugeGuard>,
     /// Connection-cap permits (global, route, per address), released with the task.
     pub permits: Vec<Permit>,
+    /// Counts the tunnel on its backend while it lives.
+    pub backend_live: Option<LiveGuard>,
 }
 
 /// Splice until the end, then log the session record.
@@ -79,5 +84,6 @@ where
     );
     // Permits first: once the gauges read zero, every cap has its slot back.
     drop(t.permits);
+    drop(t.backend_live);
     drop(t.guards);
 }

@@ -1,30 +1,106 @@
 //! Everything that talks to a backend before the tunnel: pick one from the pool, connect within
-//! `backend_connect_timeout`, send the rebuilt upgrade request, read its answer head (and, for a
-//! non-101, its bounded body). Judging the answer is `proxy::verify`.
+//! `backend_connect_timeout` (TLS for `wss://`, a PROXY header when the pool asks), send the
+//! rebuilt upgrade request, read its answer head. A backend that refuses, times out or resets
+//! before an answer head is skipped for the next one, up to the pool's `retries`, all inside one
+//! `backend_handshake_timeout`; an answer, whatever it is, is never retried. Judging the answer is
+//! `proxy::verify`; reading a non-101 body is `answer`.
 
 pub mod answer;
+pub mod balance;
+pub mod connect;
+pub mod health;
 pub mod pool;
+pub mod proxy_out;
 pub mod request;
+pub mod stream;
+pub mod tls;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::error::Refusal;
-pub use pool::{Backend, Pool};
+use crate::proxy::head::ResponseHead;
+pub use pool::{Backend, LiveGuard, Pool};
+pub use stream::BackendStream;
 
-/// Open a TCP connection to the backend. Name resolution counts against the same timeout.
-pub async fn connect(backend: &Backend, timeout: Duration) -> Result<TcpStream, Refusal> {
-    match tokio::time::timeout(timeout, TcpStream::connect(backend.authority.as_str())).await {
-        Err(_) => Err(Refusal::BackendConnectTimeout),
-        Ok(Err(e)) => {
-            tracing::warn!(backend = %backend.url, error = %e, "backend connect failed");
-            Err(Refusal::BackendUnavailable)
+/// Bounds of one backend exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub connect: Duration,
+    pub handshake: Duration,
+    pub max_head_bytes: usize,
+}
+
+/// A backend that answered (any status), ready for `verify`.
+pub struct Answered {
+    pub stream: BackendStream,
+    pub answer: ResponseHead,
+    pub backend: Arc<Backend>,
+    /// When the whole exchange must be over (the relay of a non-101 body uses what is left).
+    pub deadline: Instant,
+}
+
+/// Pick, connect, send `request`, read the answer head; fail over as the pool allows.
+pub async fn exchange(
+    pool: &Pool,
+    key: Option<&[u8]>,
+    request: &[u8],
+    client: SocketAddr,
+    bounds: Bounds,
+) -> Result<Answered, Refusal> {
+    let deadline = Instant::now() + bounds.handshake;
+    let mut tried: Vec<usize> = Vec::new();
+    let mut last = None;
+    for attempt in 0..=pool.retries {
+        let Some(backend) = pool.pick(&tried, key).cloned() else {
+            if tried.is_empty() {
+                tracing::warn!(pool = %pool.name, "no usable backend: all are down or ejected");
+            }
+            break;
+        };
+        if let Some(i) = pool.index_of(&backend) {
+            tried.push(i);
         }
-        Ok(Ok(stream)) => {
-            // Small frames must not wait for Nagle; failure to set it is harmless.
-            let _ = stream.set_nodelay(true);
-            Ok(stream)
+        // Split what is left of the budget over the attempts still allowed, so one backend that
+        // hangs cannot use up the failover.
+        let left = pool.retries - attempt + 1;
+        let now = Instant::now();
+        let share = deadline.saturating_duration_since(now) / left;
+        let attempt_deadline = if left == 1 { deadline } else { now + share };
+        let result = tokio::time::timeout_at(
+            attempt_deadline,
+            connect::attempt(pool, &backend, request, client, bounds),
+        )
+        .await;
+        match result {
+            Ok(Ok((stream, answer))) => {
+                return Ok(Answered {
+                    stream,
+                    answer,
+                    backend,
+                    deadline,
+                });
+            }
+            Ok(Err(connect::Failure::Retry(refusal))) => {
+                backend.health.report_failure(&pool.passive, &backend.url);
+                last = Some(refusal);
+            }
+            Ok(Err(connect::Failure::Final(refusal))) => {
+                backend.health.report_failure(&pool.passive, &backend.url);
+                return Err(refusal);
+            }
+            Err(_) => {
+                tracing::warn!(backend = %backend.url, "backend did not answer in time");
+                backend.health.report_failure(&pool.passive, &backend.url);
+                last = Some(Refusal::BackendTimeout);
+            }
+        }
+        if Instant::now() >= deadline {
+            break;
         }
     }
+    Err(last.unwrap_or(Refusal::BackendUnavailable))
 }

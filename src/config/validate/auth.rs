@@ -9,7 +9,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::Errors;
 use super::jwt::jwt_config;
-use super::syntax::{http_url, is_token, settable_header};
+use super::syntax::{http_url, is_query_name, is_token, settable_header};
 use crate::config::policy::{AuthConfig, AuthMethod, AuthRequestConfig, TokenSource};
 use crate::config::raw::{RawAuth, RawAuthRequest, RawTokenSource, SpannedList, SpannedMap};
 use crate::config::units::parse_positive_duration;
@@ -142,14 +142,7 @@ fn token_source(
         }
     };
     let valid = match key.value.as_str() {
-        // RFC 3986 §2.3 unreserved: needs no percent-encoding, so it is compared as written.
-        "query" => {
-            !name.value.is_empty()
-                && name
-                    .value
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-        }
+        "query" => is_query_name(&name.value),
         _ => is_token(&name.value),
     };
     if !valid {

@@ -9,12 +9,12 @@ use std::path::Path;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 
-/// Far above any real PEM key or JWKS document.
+/// Far above any real PEM key, JWKS document or CA bundle.
 const MAX_KEY_FILE_BYTES: usize = 1 << 20;
 
 /// A PEM public key that `alg` can verify with.
 pub(super) fn check_pem(path: &Path, alg: Algorithm) -> Result<(), String> {
-    let pem = read(path)?;
+    let pem = read_capped(path)?;
     let shown = path.display();
     let text = String::from_utf8_lossy(&pem);
     if !text.contains("-----BEGIN ") {
@@ -46,7 +46,7 @@ pub(super) fn check_pem(path: &Path, alg: Algorithm) -> Result<(), String> {
 /// A JSON object with a non-empty `keys` array. Individual keys are judged when they are used
 /// (a JWKS may hold keys for other purposes that wsgate skips).
 pub(super) fn check_jwks(path: &Path) -> Result<(), String> {
-    let bytes = read(path)?;
+    let bytes = read_capped(path)?;
     let shown = path.display();
     let doc: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("`{shown}` is not a JSON document: {e}"))?;
@@ -59,7 +59,8 @@ pub(super) fn check_jwks(path: &Path) -> Result<(), String> {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
+/// The file's bytes, up to 1MiB (also used for the PEM files of `pools.NAME.tls`).
+pub(super) fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
     let shown = path.display();
     let read_error = |e: std::io::Error| format!("cannot read `{shown}`: {e}");
     let file = File::open(path).map_err(read_error)?;
@@ -70,7 +71,7 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
         .map_err(read_error)?;
     if bytes.len() > MAX_KEY_FILE_BYTES {
         return Err(format!(
-            "`{shown}` is larger than 1MiB, too large for a key file"
+            "`{shown}` is larger than 1MiB, too large for a key or certificate file"
         ));
     }
     Ok(bytes)

@@ -135,7 +135,8 @@ fn size_in(text: &str, min: u64, max: u64) -> Result<usize, String> {
     usize::try_from(n).map_err(|_| format!("`{}` is too large", text.trim()))
 }
 
-fn count_in(text: &str, min: usize, max: usize) -> Result<usize, String> {
+/// A whole number in `min..=max`; the message names the range.
+pub(super) fn count_in(text: &str, min: usize, max: usize) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         Ok(n) => Err(format!("{n} is out of range; expected {min}..={max}")),

@@ -98,21 +98,32 @@ pub(super) fn check_path(path: &str) -> Result<(), String> {
     Err(format!("`{path}` {problem}"))
 }
 
-/// `ws://HOST[:PORT][/]` → `host:port` (`[v6]:port`), port 80 by default.
-pub(super) fn backend_authority(url: &str) -> Result<String, String> {
-    let expected = "expected ws://HOST[:PORT]";
+/// Where a backend URL points.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct BackendUrl {
+    /// `host:port` (`[v6]:port`), port 80 (`ws://`) or 443 (`wss://`) by default.
+    pub authority: String,
+    /// The host alone: lower-case, IPv6 without brackets (as SNI and certificate checks want it).
+    pub host: String,
+    /// `wss://`.
+    pub tls: bool,
+}
+
+/// `ws://HOST[:PORT][/]` or `wss://HOST[:PORT][/]`.
+pub(super) fn backend_url(url: &str) -> Result<BackendUrl, String> {
+    let expected = "expected ws://HOST[:PORT] or wss://HOST[:PORT]";
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!("`{url}` is not a URL; {expected}"));
     };
-    match scheme.to_ascii_lowercase().as_str() {
-        "ws" => {}
-        "wss" => return Err("wss:// backends are not supported yet".to_owned()),
+    let (tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
+        "ws" => (false, 80),
+        "wss" => (true, 443),
         _ => {
             return Err(format!(
                 "unsupported scheme `{scheme}://` in `{url}`; {expected}"
             ));
         }
-    }
+    };
     if rest.contains(['?', '#']) {
         return Err(format!(
             "`{url}` must not have a query or fragment; {expected}"
@@ -132,17 +143,23 @@ pub(super) fn backend_authority(url: &str) -> Result<String, String> {
         return Err(format!("`{url}` has no host; {expected}"));
     }
     let port = match port {
-        None => 80,
+        None => default_port,
         Some(p) => match p.parse::<u16>() {
             Ok(p) if p != 0 => p,
             _ => return Err(format!("`{url}` has an invalid port `{p}` (1..=65535)")),
         },
     };
     let host = normalize_host(host).map_err(|msg| format!("in `{url}`: {msg}"))?;
-    if host.contains(':') {
-        return Ok(format!("[{host}]:{port}"));
-    }
-    Ok(format!("{host}:{port}"))
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    Ok(BackendUrl {
+        authority,
+        host,
+        tls,
+    })
 }
 
 /// `host[:port]` or `[v6][:port]`; the host part keeps its brackets.
@@ -247,6 +264,15 @@ pub(super) fn is_token(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// A query parameter name made of RFC 3986 §2.3 unreserved characters: it needs no
+/// percent-encoding, so it can be compared as written.
+pub(super) fn is_query_name(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
 /// A header wsgate may set on the backend request from configuration (a JWT claim, an auth
 /// service's answer): a valid name that is not hop-by-hop and not one wsgate writes itself.
 pub(super) fn settable_header(name: &str) -> Result<(), String> {
@@ -278,16 +304,30 @@ mod tests {
 
     #[test]
     fn backend_urls() {
-        let ok = |u| backend_authority(u).unwrap();
-        assert_eq!(ok("ws://127.0.0.1:9501"), "127.0.0.1:9501");
-        assert_eq!(ok("ws://Echo.Internal/"), "echo.internal:80");
-        assert_eq!(ok("WS://[::1]:9501/"), "[::1]:9501");
-        assert_eq!(ok("ws://[0:0::1]"), "[::1]:80");
-        let err = |u| backend_authority(u).unwrap_err();
-        assert_eq!(err("wss://a:1"), "wss:// backends are not supported yet");
+        let ok = |u| backend_url(u).unwrap();
+        let at = |u| ok(u).authority;
+        assert_eq!(at("ws://127.0.0.1:9501"), "127.0.0.1:9501");
+        assert_eq!(at("ws://Echo.Internal/"), "echo.internal:80");
+        assert_eq!(at("WS://[::1]:9501/"), "[::1]:9501");
+        assert_eq!(at("ws://[0:0::1]"), "[::1]:80");
+        let wss = |authority: &str, host: &str| BackendUrl {
+            authority: authority.to_owned(),
+            host: host.to_owned(),
+            tls: true,
+        };
+        assert_eq!(
+            ok("wss://Chat.Internal"),
+            wss("chat.internal:443", "chat.internal")
+        );
+        assert_eq!(ok("wss://[::1]:8443/"), wss("[::1]:8443", "::1"));
+        assert!(!ok("ws://a:1").tls);
+        assert_eq!(ok("ws://a:1").host, "a");
+        let err = |u| backend_url(u).unwrap_err();
         assert!(err("http://a:1").contains("unsupported scheme"));
+        assert!(err("https://a:1").contains("unsupported scheme"));
         assert!(err("ws://u@a:1").contains("user info"));
         assert!(err("ws://a:1/x").contains("must not have a path"));
+        assert!(err("wss://a:1/x").contains("must not have a path"));
         assert!(err("ws://a:1?x").contains("query"));
         assert!(err("ws://a:0").contains("invalid port"));
         assert!(err("ws://a:99999").contains("invalid port"));

@@ -1,0 +1,93 @@
+//! One attempt at one backend: TCP connect (TCP_NODELAY, keepalive), TLS for `wss://`, the PROXY
+//! header when the pool asks for it, the upgrade request, and the answer head. Says whether a
+//! failure happened before any answer (the caller may try another backend) or after.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::{Backend, BackendStream, Bounds, Pool, answer, proxy_out, tls};
+use crate::error::Refusal;
+use crate::proxy::head::ResponseHead;
+
+/// How an attempt failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// Before an answer head: another backend may be tried.
+    Retry(Refusal),
+    /// The backend answered something unusable: final.
+    Final(Refusal),
+}
+
+/// Idle time before TCP keepalive probes on backend sockets (dead peers behind NAT).
+const KEEPALIVE: Duration = Duration::from_secs(60);
+
+pub async fn attempt(
+    pool: &Pool,
+    backend: &Arc<Backend>,
+    request: &[u8],
+    client: SocketAddr,
+    bounds: Bounds,
+) -> Result<(BackendStream, ResponseHead), Failure> {
+    let tcp = connect_tcp(backend, bounds.connect)
+        .await
+        .map_err(Failure::Retry)?;
+    let local = tcp.local_addr().ok();
+    let mut stream = match (&pool.connector, backend.tls) {
+        (Some(connector), true) => {
+            let tls = tls::handshake(connector, tcp, &backend.server_name, bounds.connect)
+                .await
+                .map_err(|reason| {
+                    tracing::warn!(backend = %backend.url, %reason, "backend TLS handshake failed");
+                    Failure::Retry(Refusal::BackendUnavailable)
+                })?;
+            BackendStream::Tls(Box::new(tls))
+        }
+        _ => BackendStream::Plain(tcp),
+    };
+    if let (Some(version), Some(local)) = (pool.proxy_protocol, local) {
+        let header = proxy_out::header(version, client, local);
+        stream
+            .write_all(&header)
+            .await
+            .map_err(|_| Failure::Retry(Refusal::BackendClosed))?;
+    }
+    stream
+        .write_all(request)
+        .await
+        .map_err(|_| Failure::Retry(Refusal::BackendClosed))?;
+    match answer::read_head(&mut stream, bounds.max_head_bytes).await {
+        Ok(head) => Ok((stream, head)),
+        Err(Refusal::BackendClosed) => {
+            tracing::warn!(backend = %backend.url, "backend closed before answering");
+            Err(Failure::Retry(Refusal::BackendClosed))
+        }
+        Err(other) => {
+            tracing::warn!(backend = %backend.url, reason = other.reason(), "backend answer unusable");
+            Err(Failure::Final(other))
+        }
+    }
+}
+
+async fn connect_tcp(backend: &Backend, timeout: Duration) -> Result<TcpStream, Refusal> {
+    match tokio::time::timeout(timeout, TcpStream::connect(backend.authority.as_str())).await {
+        Err(_) => {
+            tracing::warn!(backend = %backend.url, "backend connect timed out");
+            Err(Refusal::BackendConnectTimeout)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(backend = %backend.url, error = %e, "backend connect failed");
+            Err(Refusal::BackendUnavailable)
+        }
+        Ok(Ok(stream)) => {
+            // Small frames must not wait for Nagle; failures to tune the socket are harmless.
+            let _ = stream.set_nodelay(true);
+            let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE);
+            let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
+            Ok(stream)
+        }
+    }
+}
