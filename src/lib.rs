@@ -16,11 +16,13 @@
 //! [`Gateway`] ties a validated [`config::Config`] to listeners and a shutdown signal.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod admit;
 pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod lifecycle;
+pub mod metrics;
 pub mod proxy;
 pub mod runtime;
 pub mod stats;

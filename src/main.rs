@@ -2,7 +2,6 @@
 //! (exit 64 on a bad config), bind, serve until a signal, drain with a deadline.
 #![forbid(unsafe_code)]
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -34,9 +33,10 @@ enum Command {
         /// YAML config file; relative certificate paths are resolved against its directory.
         #[arg(long, short)]
         config: PathBuf,
-        /// Log line format on stderr (level via WSGATE_LOG, e.g. `info`, `wsgate=debug`).
-        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-        log_format: LogFormat,
+        /// Log line format on stderr, overriding `log.format` (the level: `log.level`, or the
+        /// WSGATE_LOG environment variable, e.g. `info`, `wsgate=debug`, which wins).
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormat>,
     },
     /// Parse and validate the config and load its certificates without binding; prints `ok` or
     /// every error as FILE:LINE:COL: FIELD: MESSAGE. Exit 0 when valid, 64 otherwise.
@@ -71,10 +71,7 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_CONFIG)
             }
         },
-        Command::Run { config, log_format } => {
-            init_logging(log_format);
-            run(&config)
-        }
+        Command::Run { config, log_format } => run(&config, log_format),
     }
 }
 
@@ -83,7 +80,20 @@ fn load(path: &Path) -> Result<Gateway, ConfigErrors> {
     Gateway::new(config::load_file(path)?)
 }
 
-fn run(path: &Path) -> ExitCode {
+fn run(path: &Path, log_format: Option<LogFormat>) -> ExitCode {
+    let config = match config::load_file(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let format = match log_format {
+        Some(LogFormat::Json) => config::LogFormat::Json,
+        Some(LogFormat::Text) => config::LogFormat::Text,
+        None => config.log.format,
+    };
+    let set_level = wsgate::lifecycle::logging::init(format, &config.log.level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -96,7 +106,7 @@ fn run(path: &Path) -> ExitCode {
     };
     raise_nofile_limit();
     runtime.block_on(async {
-        let gateway = match load(path) {
+        let gateway = match Gateway::new(config) {
             Ok(g) => g,
             Err(errors) => {
                 eprintln!("{errors}");
@@ -117,30 +127,39 @@ fn run(path: &Path) -> ExitCode {
                 return ExitCode::from(EXIT_RUNTIME);
             }
         };
+        let reloader = gateway.reloader().with_log_level(set_level);
+        if let Err(e) = wsgate::lifecycle::reload_on_hangup(reloader) {
+            eprintln!("wsgate: cannot install the SIGHUP handler: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
         for l in &listeners {
             if let Ok(addr) = l.local_addr() {
                 tracing::info!(listener = %l.name, %addr, "listening");
             }
         }
+        if let Some(addr) = gateway.admin_addr() {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => {
+                    tracing::info!(%addr, "admin endpoint listening (/metrics, /healthz, /readyz)");
+                    tokio::spawn(wsgate::admin::serve(
+                        listener,
+                        gateway.stats().metrics(),
+                        gateway.ready_flag(),
+                        gateway.closer(),
+                    ));
+                }
+                Err(e) => {
+                    eprintln!("wsgate: admin listener on {addr}: {e}");
+                    return ExitCode::from(EXIT_RUNTIME);
+                }
+            }
+        }
+        wsgate::lifecycle::systemd::ready();
+        let _watchdog = wsgate::lifecycle::systemd::spawn_watchdog();
         let shutdown = signals.wait(gateway.closer());
         gateway.serve(listeners, shutdown).await;
         ExitCode::SUCCESS
     })
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WSGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        // A closed stderr (journald restarting, a dead pipe) must not turn into a panic.
-        .log_internal_errors(false)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }
 
 /// A proxy holds two descriptors per tunnel: use the whole hard limit, as nginx's

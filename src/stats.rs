@@ -1,10 +1,14 @@
-//! Counters and gauges the data path keeps, readable by tests and (later) the metrics endpoint.
+//! Counters and gauges the data path keeps, readable by tests, and the [`Metrics`] they feed.
 //!
 //! Only bounded labels: refusal reasons are `&'static str` from [`crate::error::Refusal::reason`].
+//! Whatever holds the stats holds the metrics too ([`Stats::metrics`]), so the stages that count
+//! here also update the Prometheus series served by `crate::admin`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use crate::metrics::Metrics;
 
 /// Live counters of one [`crate::Gateway`].
 #[derive(Debug, Default)]
@@ -20,9 +24,24 @@ pub struct Stats {
     /// TLS handshakes that failed or timed out.
     pub tls_failures: AtomicU64,
     refusals: Mutex<BTreeMap<&'static str, u64>>,
+    /// The Prometheus series of the same gateway.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Stats {
+    /// Stats feeding `metrics` (shared with the admin endpoint, or kept across gateways).
+    pub fn with_metrics(metrics: Arc<Metrics>) -> Stats {
+        Stats {
+            metrics,
+            ..Stats::default()
+        }
+    }
+
+    /// The metrics these stats feed, for the admin endpoint and the reload path.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
     /// Count one refusal under its reason label.
     pub fn refused(&self, reason: &'static str) {
         // A poisoned lock only means another thread panicked mid-increment; the map is still valid.

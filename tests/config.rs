@@ -208,7 +208,7 @@ fn bad_backend_url() {
 fn bad_bind_address() {
     assert_eq!(
         only_error(&BASE.replace("127.0.0.1:8443", "localhost:8443")),
-        "t.yaml:3:11: listeners[0].bind: `localhost:8443` is not an IP:PORT address (e.g. `127.0.0.1:8443` or `[::]:443`; host names are not resolved)"
+        "t.yaml:3:11: listeners[0].bind: `localhost:8443` is not an IP:PORT address (e.g. `127.0.0.1:8443` or `[::]:443`; host names are not resolved) nor `systemd:NAME`"
     );
 }
 
@@ -250,7 +250,7 @@ fn every_semantic_error_is_reported_at_once() {
     assert_eq!(
         lines,
         [
-            "t.yaml:3:11: listeners[0].bind: `localhost:8443` is not an IP:PORT address (e.g. `127.0.0.1:8443` or `[::]:443`; host names are not resolved)",
+            "t.yaml:3:11: listeners[0].bind: `localhost:8443` is not an IP:PORT address (e.g. `127.0.0.1:8443` or `[::]:443`; host names are not resolved) nor `systemd:NAME`",
             "t.yaml:7:27: routes[0].pool: unknown pool `nope`; defined pools: echo",
             "t.yaml:10:24: pools.echo.backends[0].url: unsupported scheme `ftp://` in `ftp://127.0.0.1:9501`; expected ws://HOST[:PORT] or wss://HOST[:PORT]",
             "t.yaml:12:18: limits.drain_timeout: `soon` is not a number with a unit; expected a whole number followed by ms, s, m, h or d (e.g. `10s`)",

@@ -43,7 +43,11 @@ pub struct Auth {
 
 impl RoutePolicy {
     /// Compile a route's policy; errors are messages for the config report.
-    pub fn build(policy: &Policy) -> Result<RoutePolicy, Vec<String>> {
+    /// With `previous` (the same route before a reload), its cap count and rate state carry over.
+    pub fn build(
+        policy: &Policy,
+        previous: Option<&RoutePolicy>,
+    ) -> Result<RoutePolicy, Vec<String>> {
         let origins = match &policy.origins {
             Some(o) => Some(OriginAllow::new(o).map_err(|e| vec![e])?),
             None => None,
@@ -64,7 +68,10 @@ impl RoutePolicy {
         Ok(RoutePolicy {
             origins,
             auth,
-            limits: RouteLimits::new(policy.rate, policy.max_connections),
+            limits: match previous {
+                Some(old) => old.limits.reconfigured(policy.rate, policy.max_connections),
+                None => RouteLimits::new(policy.rate, policy.max_connections),
+            },
         })
     }
 }

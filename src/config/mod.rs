@@ -36,16 +36,60 @@ pub struct Config {
     pub pools: Vec<PoolConfig>,
     /// Peers whose PROXY header or `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
+    pub log: LogConfig,
+    /// The admin listener, if any.
+    pub admin: Option<SocketAddr>,
+}
+
+/// `log:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive string, already checked to parse. Changeable by reload.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone)]
 pub struct ListenerConfig {
     pub name: String,
-    pub bind: SocketAddr,
+    pub bind: Bind,
     /// `None`: plain `ws://` listener (TLS terminated in front of wsgate by an L4 balancer).
     pub tls: Option<TlsConfig>,
     /// Expect a PROXY protocol v1/v2 header first (honoured only from `trusted_proxies`).
     pub proxy_protocol: bool,
+}
+
+/// Where a listener's socket comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bind {
+    /// Bind this address.
+    Addr(SocketAddr),
+    /// `systemd:NAME`: inherit the socket named NAME (`FileDescriptorName=`) from the socket unit.
+    Systemd(String),
+}
+
+impl std::fmt::Display for Bind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bind::Addr(a) => write!(f, "{a}"),
+            Bind::Systemd(n) => write!(f, "systemd:{n}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -40,6 +40,28 @@ pub struct RawConfig {
     pub defaults: Option<Spanned<RawPolicy>>,
     /// CIDRs (`10.0.0.0/8`, `::1/128`) whose PROXY header and `X-Forwarded-For` are believed.
     pub trusted_proxies: Option<SpannedList>,
+    /// Log line format and level.
+    pub log: Option<RawLog>,
+    /// The admin listener (`/metrics`, `/healthz`, `/readyz`).
+    pub admin: Option<RawAdmin>,
+}
+
+/// `log`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// `text` or `json`.
+    pub format: Option<Spanned<String>>,
+    /// A level (`info`) or per-target directives (`warn,wsgate::session=info`).
+    pub level: Option<Spanned<String>>,
+}
+
+/// `admin`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// `IP:PORT`; keep it on loopback or a management network.
+    pub bind: Spanned<String>,
 }
 
 /// `listeners[i]`.

@@ -36,8 +36,12 @@ mod syntax;
 use self::policy::PolicyParts;
 use self::syntax::{check_name, check_path, normalize_host, self_signed_name};
 use super::load::ConfigError;
+use super::raw::RawLog;
 use super::raw::{RawCertFiles, RawConfig, RawListener, RawRoute, RawTls};
-use super::{CertFiles, CertSource, Config, ListenerConfig, RouteConfig, TlsConfig, TlsVersion};
+use super::{
+    Bind, CertFiles, CertSource, Config, ListenerConfig, RouteConfig, TlsConfig, TlsVersion,
+};
+use super::{LogConfig, LogFormat};
 
 /// Converts a parsed file into a [`Config`] (`source` left `None`; `load_file` sets it), or
 /// returns every problem found, sorted by position. `base_dir` resolves relative paths (TLS
@@ -57,6 +61,20 @@ pub fn validate(raw: RawConfig, file: &str, base_dir: &Path) -> Result<Config, V
         PolicyParts::parse(d.value, "defaults", base_dir, &mut errs)
     });
     let routes = routes(raw.routes, &pool_names, &defaults, base_dir, &mut errs);
+    let log = log(raw.log, &mut errs);
+    let admin = raw
+        .admin
+        .and_then(|a| match a.bind.value.trim().parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                let msg = format!(
+                    "`{}` is not an IP:PORT address (e.g. `127.0.0.1:9090`)",
+                    a.bind.value
+                );
+                errs.at(&a.bind.referenced, "admin.bind", msg);
+                None
+            }
+        });
     if !errs.list.is_empty() {
         // Unlocated errors (missing sections) last; stable, so same-place errors keep rule order.
         errs.list.sort_by_key(|e| (e.line == 0, e.line, e.col));
@@ -69,7 +87,42 @@ pub fn validate(raw: RawConfig, file: &str, base_dir: &Path) -> Result<Config, V
         routes,
         pools,
         trusted_proxies,
+        log,
+        admin,
     })
+}
+
+/// `log:`: format `text` | `json`; level an `EnvFilter` directive (checked here).
+fn log(raw: Option<RawLog>, errs: &mut Errors) -> LogConfig {
+    let mut out = LogConfig::default();
+    let Some(raw) = raw else {
+        return out;
+    };
+    if let Some(f) = raw.format {
+        match f.value.as_str() {
+            "text" => out.format = LogFormat::Text,
+            "json" => out.format = LogFormat::Json,
+            other => errs.at(
+                &f.referenced,
+                "log.format",
+                format!("`{other}` is not `text` or `json`"),
+            ),
+        }
+    }
+    if let Some(l) = raw.level {
+        match tracing_subscriber::EnvFilter::try_new(&l.value) {
+            Ok(_) => out.level = l.value,
+            Err(e) => errs.at(
+                &l.referenced,
+                "log.level",
+                format!(
+                    "`{}`: {e} (e.g. `info`, `warn,wsgate::session=info`)",
+                    l.value
+                ),
+            ),
+        }
+    }
+    out
 }
 
 struct Errors<'a> {
@@ -134,18 +187,37 @@ fn listeners(
         } else {
             names.insert(name.value.clone(), name.referenced);
         }
-        let bind = match l.bind.value.trim().parse::<SocketAddr>() {
-            Ok(addr) => Some(addr),
-            Err(_) => {
-                let msg = format!(
-                    "`{}` is not an IP:PORT address (e.g. `127.0.0.1:8443` or `[::]:443`; host names are not resolved)",
-                    l.bind.value
-                );
-                errs.at(&l.bind.referenced, format!("{at}.bind"), msg);
-                None
+        let text = l.bind.value.trim();
+        let bind = if let Some(fd_name) = text.strip_prefix("systemd:") {
+            match check_name(fd_name) {
+                Ok(()) => Some(Bind::Systemd(fd_name.to_owned())),
+                Err(msg) => {
+                    errs.at(
+                        &l.bind.referenced,
+                        format!("{at}.bind"),
+                        format!("systemd socket name: {msg}"),
+                    );
+                    None
+                }
+            }
+        } else {
+            match text.parse::<SocketAddr>() {
+                Ok(addr) => Some(Bind::Addr(addr)),
+                Err(_) => {
+                    let msg = format!(
+                        "`{}` is not an IP:PORT address (e.g. `127.0.0.1:8443` or `[::]:443`; host names are not resolved) nor `systemd:NAME`",
+                        l.bind.value
+                    );
+                    errs.at(&l.bind.referenced, format!("{at}.bind"), msg);
+                    None
+                }
             }
         };
-        if let Some(addr) = bind.filter(|a| a.port() != 0) {
+        let addr = match &bind {
+            Some(Bind::Addr(a)) => Some(*a),
+            _ => None,
+        };
+        if let Some(addr) = addr.filter(|a| a.port() != 0) {
             if let Some((j, first)) = binds.get(&addr) {
                 let msg = format!(
                     "`{addr}` is already bound by listeners[{j}] ({})",

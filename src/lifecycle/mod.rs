@@ -3,6 +3,9 @@
 //! SIGTERM drains (stop accepting, let tunnels finish up to `drain_timeout`); SIGINT, or a second
 //! signal during a drain, closes everything at once.
 
+pub mod logging;
+pub mod systemd;
+
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +35,7 @@ impl Signals {
             _ = self.int.recv() => Shutdown::Immediate,
         };
         tracing::info!(?mode, "signal received");
+        systemd::stopping();
         tokio::spawn(async move {
             tokio::select! {
                 _ = self.term.recv() => {},
@@ -42,4 +46,26 @@ impl Signals {
         });
         mode
     }
+}
+
+/// Reload the config on every SIGHUP (installed now, so a SIGHUP right after start is handled).
+/// Each reload is logged with its result; a failed one lists every error and keeps the running
+/// config.
+pub fn reload_on_hangup(reloader: crate::gateway::Reloader) -> std::io::Result<()> {
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            systemd::reloading();
+            match reloader.reload().await {
+                Ok(generation) => tracing::info!(generation, "configuration reloaded"),
+                Err(errors) => {
+                    for e in &errors.0 {
+                        tracing::error!(error = %e, "reload refused; the running configuration stays");
+                    }
+                }
+            }
+            systemd::ready();
+        }
+    });
+    Ok(())
 }

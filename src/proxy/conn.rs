@@ -19,7 +19,9 @@ use crate::admit::token;
 use crate::admit::{self, Admission, Denial};
 use crate::config::policy::TokenSource;
 use crate::error::Refusal;
+use crate::metrics::{NO_ROUTE, OpenTunnel};
 use crate::proxy::head::{self, Fields, HeadError, RequestHead};
+use crate::proxy::tls::TlsFailure;
 use crate::proxy::verify::{self, Verdict};
 use crate::proxy::{client_addr, proxy_protocol, respond, route, tls, validate};
 use crate::runtime::{ListenerRuntime, Runtime};
@@ -38,6 +40,8 @@ pub struct ConnCtx {
     pub close: CancellationToken,
     /// The TCP peer.
     pub peer: SocketAddr,
+    /// The address the client connected to (our side of the accepted socket).
+    pub local: SocketAddr,
     /// The global connection permit taken at accept.
     pub permit: Permit,
 }
@@ -46,6 +50,8 @@ pub struct ConnCtx {
 enum Stop {
     /// The client went away: nothing to answer.
     Gone,
+    /// The gateway closed every connection (end of a drain): nothing to answer.
+    Shutdown,
     Deny(Denial),
 }
 
@@ -73,6 +79,8 @@ struct Upgraded {
     backend: BackendStream,
     /// Counts this tunnel on its backend (least-connections balancing).
     live: LiveGuard,
+    /// Holds the open-tunnel gauges (route, backend) up.
+    open: OpenTunnel,
     admission: Admission,
     client_ip: IpAddr,
     route: String,
@@ -88,6 +96,7 @@ pub async fn handle(mut tcp: TcpStream, mut ctx: ConnCtx) {
     if ctx.listener.proxy_protocol {
         if !client_addr::is_trusted(ctx.peer.ip(), &ctx.runtime.trusted_proxies) {
             ctx.stats.refused("proxy_untrusted");
+            ctx.stats.metrics.refused_at_accept("proxy_untrusted");
             tracing::info!(peer = %ctx.peer, "PROXY header from an untrusted peer; dropped");
             return;
         }
@@ -100,6 +109,7 @@ pub async fn handle(mut tcp: TcpStream, mut ctx: ConnCtx) {
             }
             Err(e) => {
                 ctx.stats.refused("proxy_header");
+                ctx.stats.metrics.refused_at_accept("proxy_header");
                 tracing::info!(peer = %ctx.peer, error = ?e, "bad PROXY header; dropped");
                 return;
             }
@@ -116,6 +126,11 @@ pub async fn handle(mut tcp: TcpStream, mut ctx: ConnCtx) {
         }
         Err(failure) => {
             ctx.stats.tls_failures.fetch_add(1, Ordering::Relaxed);
+            let reason = match failure {
+                TlsFailure::Timeout => "timeout",
+                TlsFailure::Handshake(_) => "handshake",
+            };
+            ctx.stats.metrics.tls_failure(reason);
             tracing::debug!(peer = %ctx.peer, ?failure, "TLS handshake failed");
         }
     }
@@ -127,21 +142,34 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let started = Instant::now();
+    // The route label once routing chose one, for the handshake outcome series.
+    let mut routed = None;
     let result = tokio::select! {
-        r = handshake(&mut client, sni.as_deref(), &ctx) => r,
-        () = ctx.close.cancelled() => return,
+        r = handshake(&mut client, sni.as_deref(), &ctx, &mut routed) => r,
+        () = ctx.close.cancelled() => Err(Stop::Shutdown),
     };
+    let metrics = &ctx.stats.metrics;
+    let route_label = routed.unwrap_or(NO_ROUTE);
     let up = match result {
         Ok(Exchange::Upgraded(up)) => *up,
         Ok(Exchange::Relayed(status)) => {
             ctx.stats.refused("backend_non_101");
+            metrics.handshake(route_label, "relayed");
             tracing::info!(peer = %ctx.peer, status, "backend refused the upgrade; answer relayed");
             return;
         }
-        Err(Stop::Gone) => return,
+        Err(Stop::Gone) => {
+            metrics.handshake(route_label, "client_gone");
+            return;
+        }
+        Err(Stop::Shutdown) => {
+            metrics.handshake(route_label, "shutdown");
+            return;
+        }
         Err(Stop::Deny(denial)) => {
             let refusal = denial.refusal;
             ctx.stats.refused(refusal.reason());
+            metrics.handshake(route_label, refusal.reason());
             let (reason, status) = (refusal.reason(), refusal.status());
             if status >= 500 {
                 tracing::warn!(peer = %ctx.peer, reason, status, "refused");
@@ -153,6 +181,7 @@ where
         }
     };
     ctx.stats.tunnels_total.fetch_add(1, Ordering::Relaxed);
+    metrics.handshake(route_label, "upgraded");
     let tunnel = Tunnel {
         session: Session {
             peer: ctx.peer,
@@ -173,6 +202,7 @@ where
         close: ctx.close.clone(),
         guards: vec![guard, GaugeGuard::new(&ctx.stats, |s| &s.tunnels_open)],
         backend_live: Some(up.live),
+        open: up.open,
         permits: {
             let mut p = up.admission.permits;
             p.push(ctx.permit);
@@ -182,8 +212,13 @@ where
     ctx.tracker.spawn(tunnel::run(client, up.backend, tunnel));
 }
 
-/// The stages, in order.
-async fn handshake<S>(client: &mut S, sni: Option<&str>, ctx: &ConnCtx) -> Result<Exchange, Stop>
+/// The stages, in order. `routed` receives the route's label as soon as one is chosen.
+async fn handshake<'c, S>(
+    client: &mut S,
+    sni: Option<&str>,
+    ctx: &'c ConnCtx,
+    routed: &mut Option<&'c str>,
+) -> Result<Exchange, Stop>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -199,6 +234,7 @@ where
         .routes
         .find(&host.name, &target.path)
         .ok_or(Refusal::NoRoute)?;
+    *routed = Some(&route.label);
     // 4. RFC 6455 §4.2.1.
     let mut upgrade = validate::upgrade(&head, body)?;
     // 5. Admission: Origin, rates, caps, token; the client address from trusted proxies.
@@ -248,7 +284,15 @@ where
         answer,
         backend,
         deadline,
-    } = upstream::exchange(pool, key.as_deref(), &forward, client_addr, bounds).await?;
+    } = upstream::exchange(
+        pool,
+        key.as_deref(),
+        &forward,
+        client_addr,
+        ctx.local,
+        bounds,
+    )
+    .await?;
     // RFC 6455 §4.1 on the answer.
     let verdict = verify::check(&answer, &upgrade).map_err(|bad| {
         tracing::warn!(backend = %backend.url, rule = bad.label(), status = answer.status, "bad upgrade answer");
@@ -268,6 +312,10 @@ where
     }
     // 7. The 101 to the client; the tunnel takes it from here.
     let live = LiveGuard::new(&backend);
+    let open = ctx
+        .stats
+        .metrics
+        .tunnel_opened(&route.label, &pool.name, &backend.url);
     let switching = respond::switching_protocols(&answer, &verdict, admission.marker.as_deref());
     let sent = tokio::time::timeout(
         limits.backend_handshake_timeout,
@@ -279,6 +327,7 @@ where
     Ok(Exchange::Upgraded(Box::new(Upgraded {
         backend: upstream,
         live,
+        open,
         admission,
         client_ip,
         route: route.label.clone(),

@@ -61,16 +61,19 @@ pub async fn accept_loop(socket: TcpListener, ctx: AcceptCtx, stop: Cancellation
         ctx.stats
             .connections_accepted
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ctx.stats.metrics.accepted(&ctx.name);
         // Small frames must not wait for Nagle; failure to set it is harmless.
         let _ = tcp.set_nodelay(true);
         let runtime = ctx.runtime.load_full();
         let Some(listener) = runtime.listeners.get(&*ctx.name).cloned() else {
             // The listener is gone from the running config; refuse by closing.
+            ctx.stats.metrics.refused_at_accept("listener_removed");
             continue;
         };
         // The global cap is checked before any TLS work: a full proxy refuses fast.
         let Some(permit) = runtime.global.try_acquire() else {
             ctx.stats.refused("global_full");
+            ctx.stats.metrics.refused_at_accept("global_full");
             tracing::warn!(listener = %ctx.name, %peer, "connection limit reached; closed");
             continue;
         };
@@ -81,6 +84,7 @@ pub async fn accept_loop(socket: TcpListener, ctx: AcceptCtx, stop: Cancellation
             tracker: ctx.tracker.clone(),
             close: ctx.close.clone(),
             peer,
+            local: tcp.local_addr().unwrap_or(peer),
             permit,
         };
         ctx.tracker.spawn(conn::handle(tcp, conn));

@@ -40,6 +40,11 @@ impl RouteTable {
         }
     }
 
+    /// The route with this `host + prefix` label (to carry its state over a reload).
+    pub fn by_label(&self, label: &str) -> Option<&Arc<Route>> {
+        self.routes.iter().find(|r| r.label == label)
+    }
+
     /// The most specific route for a lower-case host (no port) and a normalised path.
     pub fn find(&self, host: &str, path: &str) -> Option<&Arc<Route>> {
         self.routes.iter().find(|r| {

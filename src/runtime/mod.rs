@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 use crate::admit::RoutePolicy;
 use crate::admit::limits::{GlobalCap, PerIpLimits};
@@ -42,11 +43,18 @@ pub struct Runtime {
     /// Open connections in all (taken at accept, before TLS).
     pub global: GlobalCap,
     pub per_ip: PerIpLimits,
+    /// 1 for the first runtime, +1 per successful reload.
+    pub generation: u64,
+    /// Stops this runtime's health checks when a reload replaces it.
+    pub health_stop: CancellationToken,
 }
 
 impl Runtime {
     /// Load certificates and index routes. Every failure is reported, not just the first.
-    pub fn build(config: &Config) -> Result<Runtime, ConfigErrors> {
+    /// With `previous` (a reload), state that must survive carries over: connection counts and
+    /// rate-limit state, backend health and live-tunnel counts (by backend URL), route caps (by
+    /// route host + path).
+    pub fn build(config: &Config, previous: Option<&Runtime>) -> Result<Runtime, ConfigErrors> {
         let file = config
             .source
             .as_ref()
@@ -76,7 +84,8 @@ impl Runtime {
         }
         let mut pools: HashMap<&str, Arc<Pool>> = HashMap::new();
         for p in &config.pools {
-            match Pool::new(p) {
+            let before = previous.and_then(|rt| rt.pools.iter().find(|old| old.name == p.name));
+            match Pool::new(p, before.map(|b| b.as_ref())) {
                 Ok(pool) => {
                     pools.insert(p.name.as_str(), Arc::new(pool));
                 }
@@ -101,7 +110,9 @@ impl Runtime {
                 });
                 continue;
             };
-            let policy = match RoutePolicy::build(&r.policy) {
+            let label = format!("{}{}", r.host.as_deref().unwrap_or("*"), r.path);
+            let old_route = previous.and_then(|rt| rt.routes.by_label(&label));
+            let policy = match RoutePolicy::build(&r.policy, old_route.map(|o| &o.policy)) {
                 Ok(p) => p,
                 Err(msgs) => {
                     errors.extend(located(&file, &format!("routes[{i}]"), msgs));
@@ -110,7 +121,7 @@ impl Runtime {
             };
             routes.push(Route {
                 policy,
-                label: format!("{}{}", r.host.as_deref().unwrap_or("*"), r.path),
+                label,
                 host: r.host.clone(),
                 prefix: r.path.clone(),
                 pool: Arc::clone(pool),
@@ -125,8 +136,16 @@ impl Runtime {
             pools: pools.into_values().collect(),
             listeners,
             trusted_proxies: config.trusted_proxies.clone(),
-            global: GlobalCap::new(config.limits.max_connections),
-            per_ip: PerIpLimits::new(&config.limits.per_ip),
+            global: match previous {
+                Some(rt) => rt.global.resized(config.limits.max_connections),
+                None => GlobalCap::new(config.limits.max_connections),
+            },
+            per_ip: match previous {
+                Some(rt) => rt.per_ip.reconfigured(&config.limits.per_ip),
+                None => PerIpLimits::new(&config.limits.per_ip),
+            },
+            generation: previous.map_or(1, |rt| rt.generation + 1),
+            health_stop: CancellationToken::new(),
         })
     }
 }

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::admit::limits::Permit;
+use crate::metrics::OpenTunnel;
 use crate::stats::GaugeGuard;
 use crate::upstream::LiveGuard;
 use splice::{Counts, Timeouts};
@@ -47,6 +48,8 @@ pub struct Tunnel {
     pub permits: Vec<Permit>,
     /// Counts the tunnel on its backend while it lives.
     pub backend_live: Option<LiveGuard>,
+    /// The tunnel on the open-tunnel gauges; its close goes to the duration and bytes series.
+    pub open: OpenTunnel,
 }
 
 /// Splice until the end, then log the session record.
@@ -68,6 +71,7 @@ where
         () = t.close.cancelled() => "shutdown",
     };
     let s = &t.session;
+    let duration = s.started.elapsed();
     tracing::info!(
         target: "wsgate::session",
         peer = %s.peer,
@@ -76,14 +80,18 @@ where
         sni = s.sni.as_deref().unwrap_or("-"),
         route = %s.route,
         backend = %s.backend,
-        duration_ms = s.started.elapsed().as_millis() as u64,
+        duration_ms = duration.as_millis() as u64,
         bytes_to_backend = counts.to_backend,
         bytes_to_client = counts.to_client,
         closed_by = end,
         "session closed"
     );
+    t.open
+        .closed(duration, counts.to_backend, counts.to_client, end);
     // Permits first: once the gauges read zero, every cap has its slot back.
     drop(t.permits);
     drop(t.backend_live);
+    // Before the stats gauges: when `Stats` reads zero open tunnels, so do the metrics.
+    drop(t.open);
     drop(t.guards);
 }

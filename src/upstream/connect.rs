@@ -30,12 +30,20 @@ pub async fn attempt(
     backend: &Arc<Backend>,
     request: &[u8],
     client: SocketAddr,
+    destination: SocketAddr,
     bounds: Bounds,
 ) -> Result<(BackendStream, ResponseHead), Failure> {
-    let tcp = connect_tcp(backend, bounds.connect)
+    let mut tcp = connect_tcp(backend, bounds.connect)
         .await
         .map_err(Failure::Retry)?;
-    let local = tcp.local_addr().ok();
+    // The PROXY header goes first on the wire, before any TLS: it names the client and the
+    // address the client connected to.
+    if let Some(version) = pool.proxy_protocol {
+        let header = proxy_out::header(version, client, destination);
+        tcp.write_all(&header)
+            .await
+            .map_err(|_| Failure::Retry(Refusal::BackendClosed))?;
+    }
     let mut stream = match (&pool.connector, backend.tls) {
         (Some(connector), true) => {
             let tls = tls::handshake(connector, tcp, &backend.server_name, bounds.connect)
@@ -48,13 +56,6 @@ pub async fn attempt(
         }
         _ => BackendStream::Plain(tcp),
     };
-    if let (Some(version), Some(local)) = (pool.proxy_protocol, local) {
-        let header = proxy_out::header(version, client, local);
-        stream
-            .write_all(&header)
-            .await
-            .map_err(|_| Failure::Retry(Refusal::BackendClosed))?;
-    }
     stream
         .write_all(request)
         .await

@@ -20,6 +20,7 @@ use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{HealthCheck, Passive};
+use crate::metrics::Metrics;
 
 mod probe;
 
@@ -190,6 +191,8 @@ pub struct Target {
     pub host: String,
     /// `Some` for `wss://` backends.
     pub tls: Option<TlsConnector>,
+    /// The pool sends a PROXY header first: so do its checks (the backend expects one).
+    pub proxy: Option<crate::config::ProxyVersion>,
     pub health: Arc<BackendHealth>,
 }
 
@@ -201,20 +204,41 @@ pub fn spawn_checks(
     check: HealthCheck,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
+    spawn_checks_reporting(pool, targets, check, stop, None)
+}
+
+/// [`spawn_checks`], also setting `wsgate_backend_up` on every change a checker sees.
+pub fn spawn_checks_reporting(
+    pool: &str,
+    targets: Vec<Target>,
+    check: HealthCheck,
+    stop: CancellationToken,
+    metrics: Option<Arc<Metrics>>,
+) -> JoinHandle<()> {
     let pool: Arc<str> = Arc::from(pool);
     let check = Arc::new(check);
     tokio::spawn(async move {
         let mut checkers = JoinSet::new();
         for target in targets {
             let (pool, check, stop) = (Arc::clone(&pool), Arc::clone(&check), stop.clone());
-            checkers.spawn(check_loop(pool, target, check, stop));
+            let report = Report {
+                pool,
+                metrics: metrics.clone(),
+            };
+            checkers.spawn(check_loop(report, target, check, stop));
         }
         while checkers.join_next().await.is_some() {}
     })
 }
 
-async fn check_loop(
+/// Where a checker reports: its pool's name (logs) and, if given, the metrics.
+struct Report {
     pool: Arc<str>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+async fn check_loop(
+    report: Report,
     target: Target,
     check: Arc<HealthCheck>,
     stop: CancellationToken,
@@ -231,13 +255,16 @@ async fn check_loop(
             outcome = probe(&target, &check) => outcome,
         };
         if let Err(reason) = &outcome {
-            tracing::debug!(pool = &*pool, backend = %target.url, reason, "health check failed");
+            tracing::debug!(pool = &*report.pool, backend = %target.url, reason, "health check failed");
         }
         if let Some(up) = target
             .health
             .transition(outcome.is_ok(), check.rise, check.fall)
         {
-            log_change(&pool, &target.url, up, outcome.err().as_deref());
+            log_change(&report.pool, &target.url, up, outcome.err().as_deref());
+            if let Some(metrics) = &report.metrics {
+                metrics.backend_state(&report.pool, &target.url, up);
+            }
         }
         delay = check.interval.mul_f64(0.9 + 0.2 * random_fraction());
     }

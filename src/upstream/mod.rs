@@ -44,11 +44,13 @@ pub struct Answered {
 }
 
 /// Pick, connect, send `request`, read the answer head; fail over as the pool allows.
+/// `client` and `destination` (the address the client connected to) go into PROXY headers.
 pub async fn exchange(
     pool: &Pool,
     key: Option<&[u8]>,
     request: &[u8],
     client: SocketAddr,
+    destination: SocketAddr,
     bounds: Bounds,
 ) -> Result<Answered, Refusal> {
     let deadline = Instant::now() + bounds.handshake;
@@ -72,7 +74,7 @@ pub async fn exchange(
         let attempt_deadline = if left == 1 { deadline } else { now + share };
         let result = tokio::time::timeout_at(
             attempt_deadline,
-            connect::attempt(pool, &backend, request, client, bounds),
+            connect::attempt(pool, &backend, request, client, destination, bounds),
         )
         .await;
         match result {

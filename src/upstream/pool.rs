@@ -10,6 +10,7 @@ use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{HashKey, HealthCheck, Passive, PoolConfig, ProxyVersion};
+use crate::metrics::Metrics;
 use crate::upstream::balance::Balancer;
 use crate::upstream::health::{self, BackendHealth};
 use crate::upstream::tls;
@@ -26,8 +27,8 @@ pub struct Backend {
     /// Speak TLS (`wss://`).
     pub tls: bool,
     pub health: Arc<BackendHealth>,
-    /// Tunnels open to this backend now.
-    pub live: AtomicU32,
+    /// Tunnels open to this backend now (shared with the same backend across reloads).
+    pub live: Arc<AtomicU32>,
 }
 
 /// Counts one live tunnel on a backend for as long as it is held.
@@ -63,7 +64,9 @@ pub struct Pool {
 
 impl Pool {
     /// Build the pool. Health state is keyed by backend URL so a reload can carry it over.
-    pub fn new(config: &PoolConfig) -> Result<Pool, String> {
+    /// With `previous` (the same pool before a reload), backends with the same URL keep their
+    /// health state and live-tunnel count.
+    pub fn new(config: &PoolConfig, previous: Option<&Pool>) -> Result<Pool, String> {
         let needs_tls = config.backends.iter().any(|b| b.tls);
         let connector = if needs_tls {
             Some(tls::connector(config.tls.as_ref())?)
@@ -75,6 +78,7 @@ impl Pool {
             .backends
             .iter()
             .map(|b| {
+                let old = previous.and_then(|p| p.backends.iter().find(|o| o.url == b.url));
                 Arc::new(Backend {
                     url: b.url.clone(),
                     authority: b.authority.clone(),
@@ -82,8 +86,9 @@ impl Pool {
                         .clone()
                         .unwrap_or_else(|| b.host.clone()),
                     tls: b.tls,
-                    health: Arc::new(BackendHealth::new()),
-                    live: AtomicU32::new(0),
+                    health: old
+                        .map_or_else(|| Arc::new(BackendHealth::new()), |o| Arc::clone(&o.health)),
+                    live: old.map_or_else(|| Arc::new(AtomicU32::new(0)), |o| Arc::clone(&o.live)),
                 })
             })
             .collect();
@@ -134,6 +139,21 @@ impl Pool {
 
     /// Start the active health checks, if configured.
     pub fn start_health(&self, stop: CancellationToken) -> Option<JoinHandle<()>> {
+        self.start_health_reporting(stop, None)
+    }
+
+    /// [`start_health`](Self::start_health), with every backend's state on `metrics`: set now
+    /// (up without checks) and on every change the checkers see.
+    pub fn start_health_reporting(
+        &self,
+        stop: CancellationToken,
+        metrics: Option<&Arc<Metrics>>,
+    ) -> Option<JoinHandle<()>> {
+        if let Some(metrics) = metrics {
+            for b in &self.backends {
+                metrics.backend_state(&self.name, &b.url, b.health.is_up());
+            }
+        }
         let check = self.health_check.clone()?;
         let targets = self
             .backends
@@ -143,9 +163,13 @@ impl Pool {
                 authority: b.authority.clone(),
                 host: b.server_name.clone(),
                 tls: if b.tls { self.connector.clone() } else { None },
+                proxy: self.proxy_protocol,
                 health: Arc::clone(&b.health),
             })
             .collect();
-        Some(health::spawn_checks(&self.name, targets, check, stop))
+        let metrics = metrics.map(Arc::clone);
+        Some(health::spawn_checks_reporting(
+            &self.name, targets, check, stop, metrics,
+        ))
     }
 }

@@ -4,7 +4,8 @@
 //! writes a real YAML config, loads it through `wsgate::config::load_str`, and serves it on
 //! `127.0.0.1:0` with certificates made by rcgen at test time. Backends are an [`EchoBackend`]
 //! (tokio-tungstenite, records every request head) and a [`ScriptedBackend`] (raw TCP, answers
-//! with fixed or computed bytes, records what it received). The client side speaks WebSocket
+//! with fixed or computed bytes, records what it received); the pool tests use [`pools`]'
+//! backends, which share one log of who took each handshake. The client side speaks WebSocket
 //! (`TestProxy::ws`) or hand-written heads ([`Head`], [`exchange`]).
 //!
 //! Every network wait goes through [`within`] or [`eventually`], bounded by [`TIMEOUT`]: a hung
@@ -21,6 +22,7 @@ pub mod client;
 pub mod echo;
 pub mod expect;
 pub mod head;
+pub mod pools;
 pub mod proxy;
 pub mod scripted;
 pub mod tokens;

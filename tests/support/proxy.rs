@@ -25,9 +25,12 @@ pub const DEFAULT_NAMES: &[&str] = &["localhost", "ws.test", "127.0.0.1"];
 struct RouteSpec {
     host: Option<String>,
     path: String,
-    url: String,
+    /// Backend entries in YAML flow syntax, e.g. `{ url: "ws://127.0.0.1:9000", weight: 2 }`.
+    backends: Vec<String>,
     /// Extra flow-mapping keys for this route, e.g. `origins: ["https://a.test"]`.
     extra: Option<String>,
+    /// Extra flow-mapping keys for this route's pool, e.g. `balance: least_connections`.
+    pool_keys: Option<String>,
 }
 
 enum TlsSpec {
@@ -54,12 +57,35 @@ impl TestProxyBuilder {
     }
 
     /// Like [`Self::route`] with the backend URL written out.
-    pub fn route_url(mut self, host: Option<&str>, path: &str, url: &str) -> Self {
+    pub fn route_url(self, host: Option<&str>, path: &str, url: &str) -> Self {
+        self.pool_route(host, path, &[url.to_string()], "")
+    }
+
+    /// Route `host` + `path` to a pool of several backends with pool keys in YAML flow syntax:
+    /// `.pool_route(None, "/echo/", &[a.url(), b.url()], "balance: least_connections, retries: 1")`.
+    /// A backend is a URL, or a whole flow-mapping entry such as
+    /// `{ url: "ws://127.0.0.1:9000", weight: 2 }`; `pool_keys` may be empty.
+    pub fn pool_route<S: AsRef<str>>(
+        mut self,
+        host: Option<&str>,
+        path: &str,
+        backends: &[S],
+        pool_keys: &str,
+    ) -> Self {
+        let entry = |b: &S| {
+            let b = b.as_ref().trim();
+            if b.starts_with('{') {
+                b.to_string()
+            } else {
+                format!("{{ url: \"{b}\" }}")
+            }
+        };
         self.routes.push(RouteSpec {
             host: host.map(str::to_string),
             path: path.into(),
-            url: url.into(),
+            backends: backends.iter().map(entry).collect(),
             extra: None,
+            pool_keys: (!pool_keys.trim().is_empty()).then(|| pool_keys.into()),
         });
         self
     }
@@ -159,7 +185,13 @@ impl TestProxyBuilder {
         }
         y.push_str("pools:\n");
         for (i, r) in self.routes.iter().enumerate() {
-            let _ = writeln!(y, "  p{i}:\n    backends: [ {{ url: \"{}\" }} ]", r.url);
+            let keys = r
+                .pool_keys
+                .as_ref()
+                .map(|k| format!(", {k}"))
+                .unwrap_or_default();
+            let backends = r.backends.join(", ");
+            let _ = writeln!(y, "  p{i}: {{ backends: [ {backends} ]{keys} }}");
         }
         y
     }

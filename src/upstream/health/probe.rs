@@ -23,10 +23,21 @@ const MAX_BEFORE_CLOSE: usize = 64 * 1024;
 /// One check of `target` within `check.timeout`; the error says what failed.
 pub(super) async fn probe(target: &Target, check: &HealthCheck) -> Result<(), String> {
     let work = async {
-        let tcp = TcpStream::connect(target.authority.as_str())
+        let mut tcp = TcpStream::connect(target.authority.as_str())
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let _ = tcp.set_nodelay(true);
+        if let Some(version) = target.proxy {
+            // The check's own addresses: the backend sees a well-formed header from wsgate.
+            let (local, peer) = (tcp.local_addr(), tcp.peer_addr());
+            let (local, peer) = local
+                .and_then(|l| peer.map(|p| (l, p)))
+                .map_err(|e| format!("addresses: {e}"))?;
+            let header = crate::upstream::proxy_out::header(version, local, peer);
+            tcp.write_all(&header)
+                .await
+                .map_err(|e| format!("PROXY header: {e}"))?;
+        }
         match &target.tls {
             None => after_connect(tcp, target, &check.kind).await,
             Some(connector) => {

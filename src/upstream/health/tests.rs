@@ -163,6 +163,7 @@ pub(super) fn target(addr: SocketAddr, tls: Option<TlsConnector>) -> Target {
         authority: addr.to_string(),
         host: "localhost".to_owned(),
         tls,
+        proxy: None,
         health: Arc::new(BackendHealth::new()),
     }
 }

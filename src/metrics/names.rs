@@ -1,0 +1,114 @@
+//! The metric names catalog: every series wsgate exports, named once, with its help text.
+//!
+//! Names are as registered; prometheus-client appends `_total` to counters on the wire (so
+//! [`CONNECTIONS_ACCEPTED`] is scraped as `wsgate_connections_accepted_total`). Label names sit
+//! with each entry; every label value is bounded by the code (reason labels are `&'static str`) or
+//! by the config (listener, route, pool and backend names). Never a per-address label.
+//!
+//! Does not own registering or updating the series: that is [`super::Metrics`].
+
+/// One exported metric: its registered name and its help text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Name {
+    pub name: &'static str,
+    pub help: &'static str,
+}
+
+/// Counter, `{listener}`.
+pub const CONNECTIONS_ACCEPTED: Name = Name {
+    name: "wsgate_connections_accepted",
+    help: "TCP connections accepted, by listener",
+};
+
+/// Counter, `{reason}`: closed before any HTTP (`global_full`, `listener_removed`,
+/// `proxy_untrusted`, `proxy_header`).
+pub const CONNECTIONS_REFUSED: Name = Name {
+    name: "wsgate_connections_refused",
+    help: "Connections closed at accept or in the PROXY header stage, before TLS, by reason",
+};
+
+/// Counter, `{reason}`: `timeout` or `handshake`.
+pub const TLS_FAILURES: Name = Name {
+    name: "wsgate_tls_handshake_failures",
+    help: "TLS handshakes that failed or timed out, by reason",
+};
+
+/// Counter, `{route, outcome}`: `upgraded`, `relayed`, `client_gone`, `shutdown`, or a refusal
+/// reason label (`crate::error::Refusal::reason`). `route` is `none` before routing.
+pub const HANDSHAKES: Name = Name {
+    name: "wsgate_handshakes",
+    help: "HTTP upgrade handshakes by route and outcome (upgraded, relayed, or the refusal reason)",
+};
+
+/// Counter, `{route, reason}`: the rate-limit and connection-cap refusals only (`rate_limited`,
+/// `route_rate_limited`, `ip_connections_full`, `route_full`, and `global_full` at accept).
+pub const LIMIT_REFUSALS: Name = Name {
+    name: "wsgate_limit_refusals",
+    help: "Refusals by a handshake rate limit or a connection cap, by route and limit",
+};
+
+/// Gauge, `{route}`.
+pub const TUNNELS_OPEN: Name = Name {
+    name: "wsgate_tunnels_open",
+    help: "Tunnels open now, by route",
+};
+
+/// Histogram, `{route}`, seconds from the start of the handshake to the end of the tunnel.
+pub const TUNNEL_DURATION: Name = Name {
+    name: "wsgate_tunnel_duration_seconds",
+    help: "How long tunnels lived, from the handshake to the close, by route",
+};
+
+/// Counter, `{route, direction}`: `to_backend` or `to_client`, counted when a tunnel closes.
+pub const TUNNEL_BYTES: Name = Name {
+    name: "wsgate_tunnel_bytes",
+    help: "Bytes relayed by closed tunnels, by route and direction",
+};
+
+/// Counter, `{route, closed_by}`: `client`, `backend`, `client_error`, `backend_error`,
+/// `idle_timeout`, `half_close_timeout`, `shutdown`.
+pub const TUNNELS_CLOSED: Name = Name {
+    name: "wsgate_tunnels_closed",
+    help: "Tunnels closed, by route and by who or what closed them",
+};
+
+/// Gauge, `{pool, backend}`: 1 up, 0 down (active health checks; 1 without them).
+pub const BACKEND_UP: Name = Name {
+    name: "wsgate_backend_up",
+    help: "Backend state according to the active health checks (1 up, 0 down)",
+};
+
+/// Gauge, `{pool, backend}`.
+pub const BACKEND_TUNNELS_OPEN: Name = Name {
+    name: "wsgate_backend_tunnels_open",
+    help: "Tunnels open now, by pool and backend",
+};
+
+/// Counter, `{result}`: `ok` or `failed`.
+pub const RELOADS: Name = Name {
+    name: "wsgate_config_reloads",
+    help: "Configuration reloads, by result",
+};
+
+/// Gauge, no labels.
+pub const CONFIG_GENERATION: Name = Name {
+    name: "wsgate_config_generation",
+    help: "Generation of the configuration in use (1 at start, +1 per successful reload)",
+};
+
+/// Every entry above, for registration checks.
+pub const ALL: &[Name] = &[
+    CONNECTIONS_ACCEPTED,
+    CONNECTIONS_REFUSED,
+    TLS_FAILURES,
+    HANDSHAKES,
+    LIMIT_REFUSALS,
+    TUNNELS_OPEN,
+    TUNNEL_DURATION,
+    TUNNEL_BYTES,
+    TUNNELS_CLOSED,
+    BACKEND_UP,
+    BACKEND_TUNNELS_OPEN,
+    RELOADS,
+    CONFIG_GENERATION,
+];
