@@ -8,17 +8,17 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config::{Bind, Config, ConfigErrors};
+use crate::proxy::accept_set::{self, AcceptSet};
 use crate::proxy::listener;
+pub use crate::reload::Reloader;
 use crate::runtime::Runtime;
 use crate::stats::Stats;
 
@@ -52,92 +52,13 @@ pub struct Gateway {
     runtime: Arc<ArcSwap<Runtime>>,
     stats: Arc<Stats>,
     close_tunnels: CancellationToken,
+    /// The running accept loops (shared with the reloader, which adds and removes listeners).
+    accept: Arc<AcceptSet>,
     /// `/readyz`: true until a shutdown starts.
     ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// Re-reads the config file and swaps the runtime (SIGHUP). Open tunnels are never touched; new
-/// connections see the new runtime; a failed reload keeps the running one.
-#[derive(Clone)]
-pub struct Reloader {
-    path: Option<PathBuf>,
-    runtime: Arc<ArcSwap<Runtime>>,
-    /// One reload at a time.
-    lock: Arc<tokio::sync::Mutex<()>>,
-    /// Applies `log.level` of a reloaded config.
-    set_log_level: Option<crate::lifecycle::logging::LevelSetter>,
-    stats: Arc<Stats>,
-}
-
-impl Reloader {
-    /// Apply `log.level` of each reloaded config through `setter`.
-    pub fn with_log_level(mut self, setter: crate::lifecycle::logging::LevelSetter) -> Reloader {
-        self.set_log_level = Some(setter);
-        self
-    }
-
-    /// Read, parse, validate and build the whole new runtime off the data path, then swap.
-    /// Returns the new generation, or every error (the running config stays).
-    pub async fn reload(&self) -> Result<u64, ConfigErrors> {
-        let _one = self.lock.lock().await;
-        let result = self.reload_locked().await;
-        let metrics = &self.stats.metrics;
-        match &result {
-            Ok(generation) => {
-                metrics.reload("ok");
-                metrics.config_generation(*generation);
-            }
-            Err(_) => metrics.reload("failed"),
-        }
-        result
-    }
-
-    async fn reload_locked(&self) -> Result<u64, ConfigErrors> {
-        let path = self.path.clone().ok_or_else(|| {
-            ConfigErrors(vec![crate::config::ConfigError {
-                file: "<config>".into(),
-                line: 0,
-                col: 0,
-                path: String::new(),
-                message: "this configuration was not loaded from a file; nothing to reload".into(),
-            }])
-        })?;
-        let runtime = Arc::clone(&self.runtime);
-        // Certificates, keys and the file itself are read on a blocking thread.
-        let built = tokio::task::spawn_blocking(move || {
-            let config = crate::config::load_file(&path)?;
-            let old = runtime.load_full();
-            let new = Runtime::build(&config, Some(&old))?;
-            Ok::<_, ConfigErrors>((runtime, old, new, config.log.level))
-        })
-        .await
-        .map_err(|e| {
-            ConfigErrors(vec![crate::config::ConfigError {
-                file: "<reload>".into(),
-                line: 0,
-                col: 0,
-                path: String::new(),
-                message: format!("reload task failed: {e}"),
-            }])
-        })??;
-        let (runtime, old, new, level) = built;
-        if let Some(set) = &self.set_log_level {
-            set(&level);
-        }
-        let generation = new.generation;
-        start_health(&new, &self.stats);
-        runtime.store(Arc::new(new));
-        old.health_stop.cancel();
-        Ok(generation)
-    }
-
-    /// The generation of the runtime in use.
-    pub fn generation(&self) -> u64 {
-        self.runtime.load().generation
-    }
-}
-
-fn start_health(rt: &Runtime, stats: &Stats) {
+pub(crate) fn start_health(rt: &Runtime, stats: &Stats) {
     for pool in &rt.pools {
         pool.start_health_reporting(rt.health_stop.clone(), Some(&stats.metrics));
     }
@@ -168,12 +89,20 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 impl Gateway {
     /// Build everything the config names (certificates, routes, pools) without binding.
     pub fn new(config: Config) -> Result<Gateway, ConfigErrors> {
-        let runtime = Runtime::build(&config, None)?;
+        let runtime = Arc::new(ArcSwap::from_pointee(Runtime::build(&config, None)?));
+        let stats = Arc::new(Stats::default());
+        let close_tunnels = CancellationToken::new();
+        let accept = AcceptSet::new(
+            Arc::clone(&runtime),
+            Arc::clone(&stats),
+            close_tunnels.clone(),
+        );
         Ok(Gateway {
             config,
-            runtime: Arc::new(ArcSwap::from_pointee(runtime)),
-            stats: Arc::new(Stats::default()),
-            close_tunnels: CancellationToken::new(),
+            runtime,
+            stats,
+            close_tunnels,
+            accept: Arc::new(accept),
             ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         })
     }
@@ -195,13 +124,17 @@ impl Gateway {
 
     /// A handle that reloads the config file while [`Gateway::serve`] runs.
     pub fn reloader(&self) -> Reloader {
-        Reloader {
-            path: self.config.source.clone(),
-            runtime: Arc::clone(&self.runtime),
-            lock: Arc::new(tokio::sync::Mutex::new(())),
-            set_log_level: None,
-            stats: Arc::clone(&self.stats),
-        }
+        Reloader::new(
+            self.config.source.clone(),
+            Arc::clone(&self.runtime),
+            Arc::clone(&self.stats),
+            Arc::clone(&self.accept),
+        )
+    }
+
+    /// The addresses being accepted on, by listener name (after `serve` started them).
+    pub fn listener_addrs(&self) -> Vec<(String, SocketAddr)> {
+        self.accept.addrs()
     }
 
     /// Cancelling this token closes every open tunnel and handshake at once (a second signal
@@ -237,9 +170,7 @@ impl Gateway {
                         )),
                     },
                 }
-                .map_err(|e| {
-                    io::Error::new(e.kind(), format!("listener {} on {}: {e}", l.name, l.bind))
-                })?;
+                .map_err(|e| accept_set::describe(e, &l.name, &l.bind))?;
                 Ok(BoundListener {
                     name: l.name.clone(),
                     socket,
@@ -254,24 +185,18 @@ impl Gateway {
         listeners: Vec<BoundListener>,
         shutdown: impl Future<Output = Shutdown>,
     ) {
-        let tracker = TaskTracker::new();
-        let stop_accepting = CancellationToken::new();
         let close_tunnels = self.close_tunnels.clone();
-        let mut accept_loops = Vec::with_capacity(listeners.len());
         for bound in listeners {
-            let ctx = listener::AcceptCtx {
-                name: Arc::from(bound.name.as_str()),
-                runtime: Arc::clone(&self.runtime),
-                stats: Arc::clone(&self.stats),
-                tracker: tracker.clone(),
-                close: close_tunnels.clone(),
-            };
-            accept_loops.push(tokio::spawn(listener::accept_loop(
-                bound.socket,
-                ctx,
-                stop_accepting.clone(),
-            )));
+            let bind = self
+                .config
+                .listeners
+                .iter()
+                .find(|l| l.name == bound.name)
+                .map(|l| l.bind.clone());
+            let bind = bind.unwrap_or_else(|| Bind::Systemd(bound.name.clone()));
+            self.accept.start(&bound.name, bind, bound.socket);
         }
+        let tracker = self.accept.tracker.clone();
 
         let maintenance = tokio::spawn(maintain(Arc::clone(&self.runtime)));
         start_health(&self.runtime.load(), &self.stats);
@@ -283,12 +208,7 @@ impl Gateway {
             .store(false, std::sync::atomic::Ordering::Relaxed);
         maintenance.abort();
         self.runtime.load().health_stop.cancel();
-        stop_accepting.cancel();
-        for handle in accept_loops {
-            // An accept loop only ends by cancellation; a join error means it panicked, which
-            // must not stop the drain of everything else.
-            let _ = handle.await;
-        }
+        self.accept.stop_all().await;
         tracker.close();
         let open = self.stats.open_tunnels();
         if mode == Shutdown::Drain {

@@ -24,10 +24,12 @@ pub mod gateway;
 pub mod lifecycle;
 pub mod metrics;
 pub mod proxy;
+pub mod reload;
 pub mod runtime;
 pub mod stats;
 pub mod tunnel;
 pub mod upstream;
 
 pub use gateway::{BoundListener, Gateway, Shutdown};
+pub use reload::Reloader;
 pub use stats::Stats;

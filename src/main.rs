@@ -106,6 +106,8 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> ExitCode {
     };
     raise_nofile_limit();
     runtime.block_on(async {
+        // Listed before `Gateway::new` takes the config: the files whose change triggers a reload.
+        let watched = config::files::watched_files(&config);
         let gateway = match Gateway::new(config) {
             Ok(g) => g,
             Err(errors) => {
@@ -128,10 +130,14 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> ExitCode {
             }
         };
         let reloader = gateway.reloader().with_log_level(set_level);
-        if let Err(e) = wsgate::lifecycle::reload_on_hangup(reloader) {
+        if let Err(e) = wsgate::lifecycle::reload_on_hangup(reloader.clone()) {
             eprintln!("wsgate: cannot install the SIGHUP handler: {e}");
             return ExitCode::from(EXIT_RUNTIME);
         }
+        // A watcher that cannot start is not fatal: SIGHUP still reloads.
+        let _watch = wsgate::lifecycle::watch::spawn(reloader, watched).inspect_err(
+            |e| tracing::warn!(error = %e, "config files are not watched; reload with SIGHUP"),
+        );
         for l in &listeners {
             if let Ok(addr) = l.local_addr() {
                 tracing::info!(listener = %l.name, %addr, "listening");

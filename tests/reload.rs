@@ -153,3 +153,74 @@ async fn reloads_never_touch_open_tunnels() {
     let _ = stop_tx.send(Shutdown::Immediate);
     within("server stops", server).await.expect("join");
 }
+
+fn plain_config(listeners: &[(&str, u16)], backend: std::net::SocketAddr) -> String {
+    let mut y = String::from("listeners:\n");
+    for (name, port) in listeners {
+        y.push_str(&format!(
+            "  - {{ name: {name}, bind: \"127.0.0.1:{port}\" }}\n"
+        ));
+    }
+    y.push_str(&format!(
+        "routes:\n  - {{ path: /echo, pool: echo }}\npools:\n  echo:\n    backends: [ {{ url: \"ws://{backend}\" }} ]\n"
+    ));
+    y
+}
+
+/// Listeners added by a reload accept at once; removed ones stop accepting while the tunnels
+/// they accepted live on.
+#[tokio::test]
+async fn reload_adds_and_removes_listeners() {
+    let backend = EchoBackend::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("wsgate.yaml");
+    std::fs::write(&path, plain_config(&[("a", 0)], backend.addr())).expect("write");
+    let gateway = Gateway::new(wsgate::config::load_file(&path).expect("config")).expect("gateway");
+    let stats = gateway.stats();
+    let reloader = gateway.reloader();
+    let listeners = gateway.bind().expect("bind");
+    let a = listeners[0].local_addr().expect("addr");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(gateway.serve(listeners, async move {
+        stop_rx.await.unwrap_or(Shutdown::Immediate)
+    }));
+    support::eventually("a accepting", || reloader.listener_addrs().len() == 1).await;
+
+    // Add listener b (port 0: the reloader reports where it landed).
+    std::fs::write(
+        &path,
+        plain_config(&[("a", a.port()), ("b", 0)], backend.addr()),
+    )
+    .expect("write");
+    reloader.reload().await.expect("reload adds b");
+    let b = reloader
+        .listener_addrs()
+        .into_iter()
+        .find(|(n, _)| n == "b")
+        .map(|(_, addr)| addr)
+        .expect("b is listening");
+    let url = format!("ws://{b}/echo");
+    let (mut ws, _) = within("tunnel via b", tokio_tungstenite::connect_async(url))
+        .await
+        .expect("b serves");
+    ws.send(Message::text("via b")).await.expect("send");
+    let echoed = within("echo via b", ws.next()).await;
+    assert!(matches!(echoed, Some(Ok(Message::Text(t))) if t.as_str() == "via b"));
+
+    // Remove b: new connections to it are refused, the tunnel it accepted keeps working.
+    std::fs::write(&path, plain_config(&[("a", a.port())], backend.addr())).expect("write");
+    reloader.reload().await.expect("reload removes b");
+    support::eventually("b stopped", || reloader.listener_addrs().len() == 1).await;
+    let refused = within("connect to removed b", tokio::net::TcpStream::connect(b)).await;
+    assert!(refused.is_err(), "removed listener still accepts");
+    ws.send(Message::text("still"))
+        .await
+        .expect("send after removal");
+    let echoed = within("echo after removal", ws.next()).await;
+    assert!(matches!(echoed, Some(Ok(Message::Text(t))) if t.as_str() == "still"));
+    assert_eq!(stats.open_tunnels(), 1);
+    ws.close(None).await.ok();
+
+    let _ = stop_tx.send(Shutdown::Immediate);
+    within("server stops", server).await.expect("join");
+}

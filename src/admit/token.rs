@@ -195,26 +195,7 @@ fn percent_decode(text: &str) -> String {
     if !text.contains('%') {
         return text.to_owned();
     }
-    let bytes = text.as_bytes();
-    let hex = |b: &u8| (*b as char).to_digit(16);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%'
-            && let (Some(h), Some(l)) = (
-                bytes.get(i + 1).and_then(hex),
-                bytes.get(i + 2).and_then(hex),
-            )
-        {
-            // Two hex digits: at most 0xff.
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&crate::proxy::route::percent_decode(text)).into_owned()
 }
 
 #[cfg(test)]

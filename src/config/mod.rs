@@ -6,9 +6,12 @@
 //!   error with its `file:line:col` and field path;
 //! - [`load`]: read a file (or a string, for tests) and run both.
 //!
+//! [`files::watched_files`] lists the files a loaded config names (what a reload would read).
+//!
 //! What the config *means* at run time (certificates loaded, routes indexed, pools built) lives in
 //! `crate::runtime`. Nothing here opens a socket.
 
+pub mod files;
 pub mod load;
 pub mod policy;
 pub mod raw;

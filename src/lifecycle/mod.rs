@@ -1,10 +1,12 @@
 //! Process lifecycle: turning signals into a [`Shutdown`] mode.
 //!
 //! SIGTERM drains (stop accepting, let tunnels finish up to `drain_timeout`); SIGINT, or a second
-//! signal during a drain, closes everything at once.
+//! signal during a drain, closes everything at once. SIGHUP reloads the config, and so does a
+//! change of a file it names ([`watch`]).
 
 pub mod logging;
 pub mod systemd;
+pub mod watch;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -51,7 +53,7 @@ impl Signals {
 /// Reload the config on every SIGHUP (installed now, so a SIGHUP right after start is handled).
 /// Each reload is logged with its result; a failed one lists every error and keeps the running
 /// config.
-pub fn reload_on_hangup(reloader: crate::gateway::Reloader) -> std::io::Result<()> {
+pub fn reload_on_hangup(reloader: crate::reload::Reloader) -> std::io::Result<()> {
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {

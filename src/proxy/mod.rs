@@ -1,5 +1,6 @@
 //! The inbound data path, one module per stage; [`conn::handle`] calls them in order.
 
+pub mod accept_set;
 pub mod client_addr;
 pub mod conn;
 pub mod head;

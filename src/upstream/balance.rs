@@ -21,7 +21,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::config::{Balance, HashKey};
 use crate::proxy::head::{Fields, RequestHead};
-use crate::proxy::route::Target;
+use crate::proxy::route::{self, Target};
 
 /// The rendezvous hashing seed. Never change it: every instance running an older build would
 /// then send each key elsewhere than the newer ones during a rolling upgrade.
@@ -340,32 +340,8 @@ fn query(query: &str, name: &str) -> Option<Vec<u8>> {
         .split('&')
         .find_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k) == name.as_bytes()).then(|| percent_decode(v))
+            (route::percent_decode(k) == name.as_bytes()).then(|| route::percent_decode(v))
         })
-}
-
-/// RFC 3986 §2.1 percent-decoding to bytes; a broken escape stays as written, `+` stays `+`.
-fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let hex = |b: &u8| (*b as char).to_digit(16);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%'
-            && let (Some(h), Some(l)) = (
-                bytes.get(i + 1).and_then(hex),
-                bytes.get(i + 2).and_then(hex),
-            )
-        {
-            // Two hex digits: at most 0xff.
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -135,26 +135,7 @@ pub(super) fn backend_url(url: &str) -> Result<BackendUrl, String> {
             "`{url}` must not have a path (the client's path is forwarded); {expected}"
         ));
     }
-    if authority.contains('@') {
-        return Err(format!("`{url}` must not contain user info; {expected}"));
-    }
-    let (host, port) = split_host_port(authority).map_err(|msg| format!("`{url}` {msg}"))?;
-    if host.is_empty() {
-        return Err(format!("`{url}` has no host; {expected}"));
-    }
-    let port = match port {
-        None => default_port,
-        Some(p) => match p.parse::<u16>() {
-            Ok(p) if p != 0 => p,
-            _ => return Err(format!("`{url}` has an invalid port `{p}` (1..=65535)")),
-        },
-    };
-    let host = normalize_host(host).map_err(|msg| format!("in `{url}`: {msg}"))?;
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let (host, authority) = url_authority(url, authority, default_port, expected)?;
     Ok(BackendUrl {
         authority,
         host,
@@ -227,26 +208,7 @@ pub(super) fn http_url(url: &str, https: bool) -> Result<HttpTarget, String> {
         return Err(format!("`{url}` must not have a fragment; {expected}"));
     }
     let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-    if authority.contains('@') {
-        return Err(format!("`{url}` must not contain user info; {expected}"));
-    }
-    let (host, port) = split_host_port(authority).map_err(|msg| format!("`{url}` {msg}"))?;
-    if host.is_empty() {
-        return Err(format!("`{url}` has no host; {expected}"));
-    }
-    let port = match port {
-        None => default_port,
-        Some(p) => match p.parse::<u16>() {
-            Ok(p) if p != 0 => p,
-            _ => return Err(format!("`{url}` has an invalid port `{p}` (1..=65535)")),
-        },
-    };
-    let host = normalize_host(host).map_err(|msg| format!("in `{url}`: {msg}"))?;
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let (_host, authority) = url_authority(url, authority, default_port, expected)?;
     let path = match path {
         "" => "/".to_owned(),
         p if p.starts_with('?') => format!("/{p}"),
@@ -296,6 +258,36 @@ pub(super) fn settable_header(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The host (normalised, IPv6 without brackets) and `host:port` of a URL's authority part.
+fn url_authority(
+    url: &str,
+    authority: &str,
+    default_port: u16,
+    expected: &str,
+) -> Result<(String, String), String> {
+    if authority.contains('@') {
+        return Err(format!("`{url}` must not contain user info; {expected}"));
+    }
+    let (host, port) = split_host_port(authority).map_err(|msg| format!("`{url}` {msg}"))?;
+    if host.is_empty() {
+        return Err(format!("`{url}` has no host; {expected}"));
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => match p.parse::<u16>() {
+            Ok(p) if p != 0 => p,
+            _ => return Err(format!("`{url}` has an invalid port `{p}` (1..=65535)")),
+        },
+    };
+    let host = normalize_host(host).map_err(|msg| format!("in `{url}`: {msg}"))?;
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    Ok((host, authority))
 }
 
 #[cfg(test)]
