@@ -123,7 +123,6 @@ fn question(cfg: &AuthRequestConfig, head: &RequestHead, client_ip: IpAddr) -> V
 mod tests {
     use super::*;
     use crate::admit::http_client::tests::serve;
-    use crate::proxy::head::Field;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -139,19 +138,7 @@ mod tests {
             ("X-Original-URI", "/spoofed"),
             ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
         ];
-        RequestHead {
-            method: "GET".into(),
-            target: "/ws?room=1".into(),
-            minor: 1,
-            fields: fields
-                .iter()
-                .map(|(n, v)| Field {
-                    name: (*n).into(),
-                    value: v.as_bytes().to_vec(),
-                })
-                .collect(),
-            rest: Vec::new(),
-        }
+        crate::proxy::head::test_head("/ws?room=1", &fields)
     }
 
     async fn service(answer: Option<&'static str>) -> (AuthRequestConfig, Arc<Mutex<String>>) {

@@ -295,6 +295,24 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
     std::str::from_utf8(v).ok()?.parse().ok()
 }
 
+/// A request head built from parts, for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn test_head(target: &str, fields: &[(&str, &str)]) -> RequestHead {
+    RequestHead {
+        method: "GET".into(),
+        target: target.into(),
+        minor: 1,
+        fields: fields
+            .iter()
+            .map(|(n, v)| Field {
+                name: (*n).into(),
+                value: v.as_bytes().to_vec(),
+            })
+            .collect(),
+        rest: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

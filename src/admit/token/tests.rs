@@ -1,22 +1,9 @@
 //! Unit tests of `admit::token`.
 
 use super::*;
-use crate::proxy::head::Field;
 
 fn head(fields: &[(&str, &str)]) -> RequestHead {
-    RequestHead {
-        method: "GET".into(),
-        target: "/".into(),
-        minor: 1,
-        fields: fields
-            .iter()
-            .map(|(n, v)| Field {
-                name: (*n).into(),
-                value: v.as_bytes().to_vec(),
-            })
-            .collect(),
-        rest: Vec::new(),
-    }
+    crate::proxy::head::test_head("/", fields)
 }
 
 fn target(query: &str) -> Target {

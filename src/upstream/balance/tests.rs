@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::proxy::head::Field;
 
 fn urls(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("ws://10.0.0.{i}:8080")).collect()
@@ -292,19 +291,7 @@ fn ln_matches_libm() {
 }
 
 fn head(fields: &[(&str, &str)]) -> RequestHead {
-    RequestHead {
-        method: "GET".into(),
-        target: "/".into(),
-        minor: 1,
-        fields: fields
-            .iter()
-            .map(|(n, v)| Field {
-                name: (*n).into(),
-                value: v.as_bytes().to_vec(),
-            })
-            .collect(),
-        rest: Vec::new(),
-    }
+    crate::proxy::head::test_head("/", fields)
 }
 
 fn key_of(
