@@ -4,6 +4,11 @@
 //! bounds (431), strict syntax via `httparse` (whitespace before colon, bare CR, NUL, obs-fold and
 //! invalid names all refused), and message framing (CL+TE, duplicate CL, unknown TE: 400).
 //! Does not own the time bound (the caller wraps the read in a timeout) or any RFC 6455 meaning.
+//!
+//! Why not hyper's server here: the RFC 6455 rules need the raw field lines (duplicates, token
+//! lists spread over several lines, bytes pipelined behind the head), which hyper normalises
+//! away, and a WebSocket-only front needs nothing else from an HTTP server. The parser is the
+//! one hyper uses.
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
