@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod reload;
 pub mod runtime;
+pub mod session;
 pub mod stats;
 pub mod tunnel;
 pub mod upstream;

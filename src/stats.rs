@@ -26,6 +26,8 @@ pub struct Stats {
     refusals: Mutex<BTreeMap<&'static str, u64>>,
     /// The Prometheus series of the same gateway.
     pub metrics: Arc<Metrics>,
+    /// The live sessions (admin API, drain, key revocation find them here).
+    pub sessions: Arc<crate::session::Registry>,
 }
 
 impl Stats {

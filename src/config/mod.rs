@@ -42,6 +42,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The admin listener, if any.
     pub admin: Option<SocketAddr>,
+    /// `admin.token_env`: the environment variable holding the bearer token `/sessions*` need.
+    pub admin_token_env: Option<String>,
 }
 
 /// `log:`.
@@ -138,6 +140,11 @@ pub struct Limits {
     /// After one side of a tunnel ended (EOF), how long the other may stay open.
     pub tunnel_half_close_timeout: Duration,
     pub drain_timeout: Duration,
+    /// How long wsgate waits for a frame in flight to finish before its own Close, and then for
+    /// each peer's Close reply.
+    pub close_timeout: Duration,
+    /// Close 1001 goes to the open sessions spread evenly over this window during a drain.
+    pub drain_spread: Duration,
     /// Open client connections in all, checked at accept before any TLS work.
     pub max_connections: u32,
     /// Per client address (IPv6 keyed by /64).
@@ -157,6 +164,8 @@ impl Default for Limits {
             tunnel_idle_timeout: Duration::from_secs(3600),
             tunnel_half_close_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(5),
+            drain_spread: Duration::ZERO,
             max_connections: 100_000,
             per_ip: PerIp::default(),
         }

@@ -17,6 +17,49 @@ pub struct Policy {
     pub rate: Option<Rate>,
     /// Open tunnels on the route.
     pub max_connections: Option<u32>,
+    /// What keeps being checked after the upgrade.
+    pub session: SessionPolicy,
+}
+
+/// `session:` (route keys over `defaults:`, key by key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// Close the session (1008 `token expired`) when its token's `exp` plus leeway passes.
+    /// Resolved by validation: default true on routes with `auth.jwt`.
+    pub close_at_token_expiry: bool,
+    pub max_lifetime: Option<Duration>,
+    /// Whole message, sum of its fragments' payload lengths as sent on the wire.
+    pub max_message: Option<u64>,
+    /// One frame's payload length.
+    pub max_frame: Option<u64>,
+    /// Client -> backend data messages.
+    pub messages: Option<Rate>,
+    pub keepalive: Option<Keepalive>,
+    /// Enforce RFC 6455 §5 framing rules (masking, RSV, opcodes, control frames) with 1002.
+    pub check_frames: bool,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        SessionPolicy {
+            close_at_token_expiry: false,
+            max_lifetime: None,
+            max_message: None,
+            max_frame: None,
+            messages: None,
+            keepalive: None,
+            check_frames: true,
+        }
+    }
+}
+
+/// `session.keepalive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Silence from a peer for this long: wsgate pings it.
+    pub interval: Duration,
+    /// No Pong within this long: the peer is dead.
+    pub timeout: Duration,
 }
 
 /// `origins:` + `require_origin:`.

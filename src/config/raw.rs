@@ -115,6 +115,10 @@ pub struct RawLimits {
     pub tunnel_idle_timeout: Option<Spanned<String>>,
     pub tunnel_half_close_timeout: Option<Spanned<String>>,
     pub drain_timeout: Option<Spanned<String>>,
+    /// Wait for a frame in flight, then for each peer's Close reply, this long.
+    pub close_timeout: Option<Spanned<String>>,
+    /// Spread drain Close frames over this window (`0s` = all at once).
+    pub drain_spread: Option<Spanned<String>>,
     /// Open client connections in all.
     pub max_connections: Option<Spanned<String>>,
     pub per_ip: Option<Spanned<RawPerIp>>,

@@ -89,6 +89,7 @@ pub fn validate(raw: RawConfig, file: &str, base_dir: &Path) -> Result<Config, V
         trusted_proxies,
         log,
         admin,
+        admin_token_env: None,
     })
 }
 

@@ -10,7 +10,7 @@ use super::Errors;
 use crate::config::Limits;
 use crate::config::policy::{PerIp, Rate};
 use crate::config::raw::{RawLimits, RawPerIp};
-use crate::config::units::{format_size, parse_positive_duration, parse_size};
+use crate::config::units::{format_size, parse_duration, parse_positive_duration, parse_size};
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
@@ -38,6 +38,8 @@ pub(super) fn limits(raw: RawLimits, errs: &mut Errors) -> Limits {
         tunnel_idle_timeout: field!(tunnel_idle_timeout, parse_positive_duration),
         tunnel_half_close_timeout: field!(tunnel_half_close_timeout, parse_positive_duration),
         drain_timeout: field!(drain_timeout, parse_positive_duration),
+        close_timeout: field!(close_timeout, parse_positive_duration),
+        drain_spread: field!(drain_spread, parse_duration),
         max_connections: field!(max_connections, connection_cap),
         per_ip: raw.per_ip.map_or_else(PerIp::default, |p| per_ip(p, errs)),
     }

@@ -80,6 +80,7 @@ impl PolicyParts {
             auth: self.auth.or_else(|| defaults.auth.clone()),
             rate: self.rate.or(defaults.rate),
             max_connections: self.max_connections.or(defaults.max_connections),
+            session: Default::default(),
         })
     }
 }

@@ -1,0 +1,212 @@
+//! The live session registry: one small [`Handle`] per open tunnel (identity, counters, a close
+//! request slot), so the admin API, the drain and key revocation can find sessions and ask them
+//! to end, while the tunnel task stays the only owner of its sockets.
+//!
+//! Does not own the close sequence itself (that is `tunnel::close`), nor the reasons' codes
+//! ([`reason`]). The registry is a map behind one mutex touched twice per session (open, close)
+//! and by the admin API; the data path only bumps the handle's atomic counters.
+
+pub mod reason;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::SystemTime;
+
+use tokio::sync::Notify;
+
+pub use reason::Reason;
+
+/// Who and where a session is; fixed for its life.
+#[derive(Debug, Clone)]
+pub struct Info {
+    /// `sub` of the verified token, if any.
+    pub subject: Option<String>,
+    /// The client address (PROXY / trusted `X-Forwarded-For`, else the peer).
+    pub client: IpAddr,
+    /// The route label (as in session records and metrics).
+    pub route: String,
+    /// The backend URL.
+    pub backend: String,
+    /// When the upgrade started.
+    pub started: SystemTime,
+    /// The token's `exp` (Unix seconds).
+    pub expires_at: Option<u64>,
+    /// `kid` of the JWKS key that verified the token (key revocation closes these).
+    pub key_id: Option<String>,
+    /// `h1`, or `h2` for an RFC 8441 stream.
+    pub protocol: &'static str,
+}
+
+/// Running totals, bumped by the tunnel task as bytes and messages pass.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub bytes_to_backend: AtomicU64,
+    pub bytes_to_client: AtomicU64,
+    pub messages_to_backend: AtomicU64,
+    pub messages_to_client: AtomicU64,
+}
+
+impl Counters {
+    /// `(bytes_to_backend, bytes_to_client, messages_to_backend, messages_to_client)` now.
+    pub fn read(&self) -> (u64, u64, u64, u64) {
+        (
+            self.bytes_to_backend.load(Ordering::Relaxed),
+            self.bytes_to_client.load(Ordering::Relaxed),
+            self.messages_to_backend.load(Ordering::Relaxed),
+            self.messages_to_client.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// One live session as the registry sees it.
+#[derive(Debug)]
+pub struct Handle {
+    pub id: u64,
+    pub info: Info,
+    pub counters: Counters,
+    close: Mutex<Option<Reason>>,
+    notify: Notify,
+}
+
+impl Handle {
+    /// Ask the session to end for `reason`. The first request wins; later ones are ignored.
+    /// Returns whether this call was the one that asked.
+    pub fn request_close(&self, reason: Reason) -> bool {
+        let mut slot = self.close.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(reason);
+        drop(slot);
+        // Stores a permit when the tunnel is not waiting right now, so the request is not lost.
+        self.notify.notify_one();
+        true
+    }
+
+    /// Resolves with the reason once a close was requested.
+    pub async fn close_requested(&self) -> Reason {
+        loop {
+            if let Some(r) = self.requested() {
+                return r;
+            }
+            self.notify.notified().await;
+        }
+    }
+
+    /// The pending close request, if any.
+    pub fn requested(&self) -> Option<Reason> {
+        self.close.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Every live session of one gateway.
+#[derive(Debug, Default)]
+pub struct Registry {
+    map: Mutex<HashMap<u64, Arc<Handle>>>,
+    next: AtomicU64,
+}
+
+/// A session's place in the registry; dropping it removes the session.
+#[derive(Debug)]
+pub struct Entry {
+    pub handle: Arc<Handle>,
+    registry: Weak<Registry>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if let Some(reg) = self.registry.upgrade() {
+            reg.lock().remove(&self.handle.id);
+        }
+    }
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Handle>>> {
+        // A poisoned lock only means a panic elsewhere mid-insert; the map is still valid.
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Add a session; it stays listed until the returned [`Entry`] is dropped.
+    pub fn register(self: &Arc<Self>, info: Info) -> Entry {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let handle = Arc::new(Handle {
+            id,
+            info,
+            counters: Counters::default(),
+            close: Mutex::new(None),
+            notify: Notify::new(),
+        });
+        self.lock().insert(id, Arc::clone(&handle));
+        Entry {
+            handle,
+            registry: Arc::downgrade(self),
+        }
+    }
+
+    /// The live sessions, oldest first.
+    pub fn snapshot(&self) -> Vec<Arc<Handle>> {
+        let mut all: Vec<Arc<Handle>> = self.lock().values().cloned().collect();
+        all.sort_by_key(|h| h.id);
+        all
+    }
+
+    /// Ask every session matching `pick` to end for `reason`; returns how many were asked
+    /// (sessions already ending are not counted again).
+    pub fn close_where(&self, pick: impl Fn(&Handle) -> bool, reason: &Reason) -> usize {
+        self.snapshot()
+            .iter()
+            .filter(|h| pick(h))
+            .filter(|h| h.request_close(reason.clone()))
+            .count()
+    }
+
+    /// How many sessions are live.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no session is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(subject: &str) -> Info {
+        Info {
+            subject: Some(subject.into()),
+            client: IpAddr::from([127, 0, 0, 1]),
+            route: "/ws".into(),
+            backend: "ws://127.0.0.1:1".into(),
+            started: SystemTime::now(),
+            expires_at: None,
+            key_id: None,
+            protocol: "h1",
+        }
+    }
+
+    #[tokio::test]
+    async fn register_list_close_and_drop() {
+        let reg = Arc::new(Registry::default());
+        let a = reg.register(info("alice"));
+        let b = reg.register(info("bob"));
+        assert_eq!(reg.len(), 2);
+        let n = reg.close_where(|h| h.info.subject.as_deref() == Some("bob"), &Reason::Rate);
+        assert_eq!(n, 1);
+        assert_eq!(b.handle.close_requested().await, Reason::Rate);
+        assert_eq!(a.handle.requested(), None);
+        // First request wins; a second does not count.
+        assert!(!b.handle.request_close(Reason::Drain));
+        assert_eq!(reg.close_where(|_| true, &Reason::Drain), 1);
+        drop(a);
+        assert_eq!(reg.snapshot().len(), 1);
+        drop(b);
+        assert!(reg.is_empty());
+    }
+}
