@@ -182,6 +182,17 @@ where
     };
     ctx.stats.tunnels_total.fetch_add(1, Ordering::Relaxed);
     metrics.handshake(route_label, "upgraded");
+    let identity = up.admission.identity.as_ref();
+    let entry = ctx.stats.sessions.register(crate::session::Info {
+        subject: identity.and_then(|i| i.subject.clone()),
+        client: up.client_ip,
+        route: up.route.clone(),
+        backend: up.backend_url.clone(),
+        started: std::time::SystemTime::now() - started.elapsed(),
+        expires_at: identity.and_then(|i| i.expires_at),
+        key_id: None,
+        protocol: "h1",
+    });
     let tunnel = Tunnel {
         session: Session {
             peer: ctx.peer,
@@ -208,6 +219,7 @@ where
             p.push(ctx.permit);
             p
         },
+        entry,
     };
     ctx.tracker.spawn(tunnel::run(client, up.backend, tunnel));
 }

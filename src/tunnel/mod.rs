@@ -50,6 +50,8 @@ pub struct Tunnel {
     pub backend_live: Option<LiveGuard>,
     /// The tunnel on the open-tunnel gauges; its close goes to the duration and bytes series.
     pub open: OpenTunnel,
+    /// The session's entry in the live registry; dropping it unlists the session.
+    pub entry: crate::session::Entry,
 }
 
 /// Splice until the end, then log the session record.
@@ -90,6 +92,7 @@ where
         .closed(duration, counts.to_backend, counts.to_client, end);
     // Permits first: once the gauges read zero, every cap has its slot back.
     drop(t.permits);
+    drop(t.entry);
     drop(t.backend_live);
     // Before the stats gauges: when `Stats` reads zero open tunnels, so do the metrics.
     drop(t.open);
