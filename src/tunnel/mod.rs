@@ -5,6 +5,7 @@
 //! and the HTTP exchange is gone), registered with the shutdown tracker, and closed by the
 //! gateway's close token when a drain runs out of time.
 
+pub mod frames;
 pub mod splice;
 
 use std::net::{IpAddr, SocketAddr};
