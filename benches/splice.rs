@@ -1,18 +1,20 @@
-//! Throughput of the byte tunnel between two in-memory duplex pipes: 4 MiB client → backend in
-//! 16 KiB writes while the backend side drains, and 64-byte ping-pong round trips.
+//! Throughput of a session (frame trackers on both directions) between two in-memory duplex
+//! pipes: 4 MiB of client → backend frames (16 KiB payloads, masked) while the backend side
+//! drains, and 64-byte message round trips (masked to the backend, plain back).
 
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
-use wsgate::tunnel::splice::{Counts, Timeouts, splice};
+use wsgate::config::policy::SessionPolicy;
+use wsgate::session::{Info, Registry};
+use wsgate::tunnel::splice::Timeouts;
+use wsgate::tunnel::{self, Terms, drive};
 
-const TIMEOUTS: Timeouts = Timeouts {
-    idle: Duration::from_secs(600),
-    half_close: Duration::from_secs(600),
-};
-
-const BULK: usize = 4 * 1024 * 1024;
+const BULK_PAYLOAD: usize = 16 * 1024;
+const BULK_FRAMES: usize = 256;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -22,76 +24,119 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+fn setup() -> drive::Setup {
+    tunnel::setup(&Terms {
+        policy: &SessionPolicy::default(),
+        timeouts: Timeouts {
+            idle: Duration::from_secs(600),
+            half_close: Duration::from_secs(600),
+        },
+        close_timeout: Duration::from_secs(5),
+        deflate: false,
+        expires_at: None,
+    })
+}
+
+fn registry_entry(reg: &Arc<Registry>) -> wsgate::session::Entry {
+    reg.register(Info {
+        subject: None,
+        client: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        route: "bench".into(),
+        backend: "bench".into(),
+        started: SystemTime::now(),
+        expires_at: None,
+        key_id: None,
+        protocol: "h1",
+    })
+}
+
+/// One binary frame, masked (client) or not (backend).
+fn frame(payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut out = vec![0x82];
+    let m = if masked { 0x80 } else { 0 };
+    if payload.len() < 126 {
+        out.push(m | payload.len() as u8);
+    } else {
+        out.push(m | 126);
+        out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    if masked {
+        out.extend_from_slice(&[1, 2, 3, 4]);
+        out.extend(
+            payload
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ [1, 2, 3, 4][i % 4]),
+        );
+    } else {
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
 fn bulk(c: &mut Criterion) {
     let rt = runtime();
+    let reg = Arc::new(Registry::default());
+    let one = frame(&[7u8; BULK_PAYLOAD], true);
+    let total = one.len() * BULK_FRAMES;
     let mut g = c.benchmark_group("splice");
-    g.throughput(Throughput::Bytes(BULK as u64));
-    g.bench_function("bulk 4 MiB one way", |b| {
+    g.throughput(Throughput::Bytes(total as u64));
+    g.bench_function("bulk 4 MiB one way, 16 KiB frames", |b| {
         b.iter(|| {
             rt.block_on(async {
                 let (mut client, mut proxy_client) = duplex(64 * 1024);
                 let (mut proxy_backend, mut backend) = duplex(64 * 1024);
+                let entry = registry_entry(&reg);
                 let tunnel = tokio::spawn(async move {
-                    let mut counts = Counts::default();
-                    splice(
-                        &mut proxy_client,
-                        &mut proxy_backend,
-                        Vec::new(),
-                        Vec::new(),
-                        TIMEOUTS,
-                        &mut counts,
-                    )
-                    .await;
-                    counts
+                    let first = (Vec::new(), Vec::new());
+                    let h = &entry.handle;
+                    drive::drive(&mut proxy_client, &mut proxy_backend, first, setup(), h).await;
+                    entry.handle.counters.read().0
                 });
+                let bytes = one.clone();
                 let writer = tokio::spawn(async move {
-                    let chunk = vec![7u8; 16 * 1024];
-                    for _ in 0..BULK / chunk.len() {
-                        client.write_all(&chunk).await.unwrap();
+                    for _ in 0..BULK_FRAMES {
+                        client.write_all(&bytes).await.expect("write");
                     }
-                    client.shutdown().await.unwrap();
+                    client.shutdown().await.expect("shutdown");
                     client
                 });
                 let mut sink = vec![0u8; 64 * 1024];
                 let mut got = 0;
-                while got < BULK {
-                    got += backend.read(&mut sink).await.unwrap();
+                while got < total {
+                    got += backend.read(&mut sink).await.expect("read");
                 }
                 drop(backend);
                 let _ = writer.await;
-                let counts = tunnel.await.unwrap();
-                assert_eq!(counts.to_backend, BULK as u64);
+                let to_backend = tunnel.await.expect("tunnel");
+                assert_eq!(to_backend, total as u64);
             })
         })
     });
     g.finish();
 
     c.bench_function("splice 64 B round trip", |b| {
+        let entry = registry_entry(&reg);
         let (tx, mut client, mut backend) = rt.block_on(async {
             let (client, mut proxy_client) = duplex(64 * 1024);
             let (mut proxy_backend, backend) = duplex(64 * 1024);
             let tx = tokio::spawn(async move {
-                let mut counts = Counts::default();
-                splice(
-                    &mut proxy_client,
-                    &mut proxy_backend,
-                    Vec::new(),
-                    Vec::new(),
-                    TIMEOUTS,
-                    &mut counts,
-                )
-                .await
+                let first = (Vec::new(), Vec::new());
+                let h = &entry.handle;
+                drive::drive(&mut proxy_client, &mut proxy_backend, first, setup(), h).await
             });
             (tx, client, backend)
         });
-        let msg = [1u8; 64];
-        let mut buf = [0u8; 64];
+        let up = frame(&[1u8; 64], true);
+        let down = frame(&[1u8; 64], false);
+        let mut up_buf = vec![0u8; up.len()];
+        let mut down_buf = vec![0u8; down.len()];
         b.iter(|| {
             rt.block_on(async {
-                client.write_all(&msg).await.unwrap();
-                backend.read_exact(&mut buf).await.unwrap();
-                backend.write_all(&buf).await.unwrap();
-                client.read_exact(&mut buf).await.unwrap();
+                client.write_all(&up).await.expect("write");
+                backend.read_exact(&mut up_buf).await.expect("read");
+                backend.write_all(&down).await.expect("write");
+                client.read_exact(&mut down_buf).await.expect("read");
             })
         });
         tx.abort();

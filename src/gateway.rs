@@ -20,6 +20,7 @@ use crate::proxy::accept_set::{self, AcceptSet};
 use crate::proxy::listener;
 pub use crate::reload::Reloader;
 use crate::runtime::Runtime;
+use crate::session::{Reason, Registry};
 use crate::stats::Stats;
 
 /// How to stop.
@@ -52,6 +53,8 @@ pub struct Gateway {
     runtime: Arc<ArcSwap<Runtime>>,
     stats: Arc<Stats>,
     close_tunnels: CancellationToken,
+    /// Cancelled by a second signal: Close 1001 to every session now, cut after `close_timeout`.
+    hurry: CancellationToken,
     /// The running accept loops (shared with the reloader, which adds and removes listeners).
     accept: Arc<AcceptSet>,
     /// `/readyz`: true until a shutdown starts.
@@ -83,6 +86,25 @@ async fn maintain(runtime: Arc<ArcSwap<Runtime>>) {
     }
 }
 
+/// Ask every live session to close (Close 1001 `going away`).
+fn close_all(sessions: &Registry) {
+    let n = sessions.close_where(|_| true, &Reason::Drain);
+    tracing::debug!(sessions = n, "Close 1001 sent to every session");
+}
+
+/// Close 1001 to the sessions open now, spread evenly over `spread` (oldest first), so their
+/// clients do not all reconnect in the same second. Sessions keep working until their turn.
+async fn spread_closes(sessions: Arc<Registry>, spread: Duration) {
+    let all = sessions.snapshot();
+    let n = all.len().max(1) as u32;
+    let start = tokio::time::Instant::now();
+    for (i, handle) in all.iter().enumerate() {
+        let turn = start + spread.mul_f64(f64::from(i as u32) / f64::from(n));
+        tokio::time::sleep_until(turn).await;
+        handle.request_close(Reason::Drain);
+    }
+}
+
 /// Grace period for tunnels to unwind after they were told to close.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
@@ -102,6 +124,7 @@ impl Gateway {
             runtime,
             stats,
             close_tunnels,
+            hurry: CancellationToken::new(),
             accept: Arc::new(accept),
             ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         })
@@ -137,10 +160,10 @@ impl Gateway {
         self.accept.addrs()
     }
 
-    /// Cancelling this token closes every open tunnel and handshake at once (a second signal
-    /// during a drain does this).
+    /// Cancelling this token during a drain sends Close 1001 to every session at once and cuts
+    /// what is left after `limits.close_timeout` (a second signal does this).
     pub fn closer(&self) -> CancellationToken {
-        self.close_tunnels.clone()
+        self.hurry.clone()
     }
 
     /// Bind every configured listener, or take it from systemd socket activation
@@ -211,24 +234,36 @@ impl Gateway {
         self.accept.stop_all().await;
         tracker.close();
         let open = self.stats.open_tunnels();
-        if mode == Shutdown::Drain {
-            let budget = self.runtime.load().limits.drain_timeout;
-            tracing::info!(open_tunnels = open, ?budget, "draining");
+        let limits = self.runtime.load().limits.clone();
+        let sessions = Arc::clone(&self.stats.sessions);
+        let drained = if mode == Shutdown::Drain {
+            tracing::info!(open_tunnels = open, budget = ?limits.drain_timeout, spread = ?limits.drain_spread, "draining");
+            let spread = tokio::spawn(spread_closes(Arc::clone(&sessions), limits.drain_spread));
             let drained = tokio::select! {
-                r = tokio::time::timeout(budget, tracker.wait()) => r.is_ok(),
-                () = close_tunnels.cancelled() => false,
+                r = tokio::time::timeout(limits.drain_timeout, tracker.wait()) => r.is_ok(),
+                () = self.hurry.cancelled() => {
+                    tracing::warn!("closing every session now");
+                    close_all(&sessions);
+                    tokio::time::timeout(limits.close_timeout, tracker.wait()).await.is_ok()
+                }
             };
-            if drained {
-                tracing::info!("drained");
-                return;
-            }
-            tracing::warn!(
-                open_tunnels = self.stats.open_tunnels(),
-                "drain timeout reached, closing the remaining tunnels"
-            );
+            spread.abort();
+            drained
         } else {
-            tracing::info!(open_tunnels = open, "closing all tunnels");
+            tracing::info!(open_tunnels = open, "closing all sessions");
+            close_all(&sessions);
+            tokio::time::timeout(limits.close_timeout, tracker.wait())
+                .await
+                .is_ok()
+        };
+        if drained {
+            tracing::info!("drained");
+            return;
         }
+        tracing::warn!(
+            open_tunnels = self.stats.open_tunnels(),
+            "drain budget spent, cutting the remaining connections"
+        );
         close_tunnels.cancel();
         if tokio::time::timeout(CLOSE_GRACE, tracker.wait())
             .await

@@ -237,7 +237,8 @@ async fn half_close_timeout_closes_the_client_after_the_backend_left() {
     let mut got = answer.body;
     got.extend(read_until_closed(&mut conn).await);
     assert_eq!(
-        got, b"backend-done",
+        got,
+        frames::server_text("backend-done"),
         "the backend's half-close reached the client"
     );
     let half_closed = Instant::now();

@@ -86,35 +86,88 @@ async fn wait_until_not_listening(proxy: &TestProxy) {
     .await;
 }
 
+/// The Close frame among `messages`, as `(code, reason)`.
+fn close_of(messages: &[Message]) -> Option<(u16, String)> {
+    messages.iter().find_map(|m| match m {
+        Message::Close(Some(f)) => Some((u16::from(f.code), f.reason.to_string())),
+        _ => None,
+    })
+}
+
 #[tokio::test]
-async fn drain_stops_accepting_lets_tunnels_run_then_closes_them_at_drain_timeout() {
-    let (mut proxy, _backend) = echo_proxy(&[("drain_timeout", "2s")]).await;
+async fn drain_stops_accepting_sends_close_1001_and_ends_when_sessions_closed() {
+    let (mut proxy, _backend) = echo_proxy(&[("drain_timeout", "60s")]).await;
     let mut ws = proxy.ws_connect("/echo/").await;
-    let start = Instant::now();
+    round_trip(&mut ws, "before the drain").await;
     proxy.drain();
     wait_until_not_listening(&proxy).await;
-    round_trip(&mut ws, "still here while draining").await;
-    messages_until_closed(&mut ws).await;
-    let elapsed = start.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(1900),
-        "closed before drain_timeout: {elapsed:?}"
+    // tungstenite answers the Close; the proxy then closes both legs.
+    let rest = messages_until_closed(&mut ws).await;
+    assert_eq!(
+        close_of(&rest),
+        Some((1001, "going away".into())),
+        "{rest:?}"
     );
+    drop(ws);
+    // `stopped` waits at most TIMEOUT (10 s), far less than the 60 s drain budget.
     proxy.stopped().await;
     assert_eq!(proxy.stats().open_tunnels(), 0);
 }
 
 #[tokio::test]
-async fn drain_ends_as_soon_as_the_last_tunnel_closes() {
-    let (mut proxy, _backend) = echo_proxy(&[("drain_timeout", "60s")]).await;
-    let mut ws = proxy.ws_connect("/echo/").await;
+async fn drain_spread_keeps_later_sessions_working_until_their_turn() {
+    let (mut proxy, _backend) =
+        echo_proxy(&[("drain_timeout", "20s"), ("drain_spread", "2s")]).await;
+    let mut first = proxy.ws_connect("/echo/").await;
+    let mut second = proxy.ws_connect("/echo/").await;
+    let start = Instant::now();
     proxy.drain();
-    round_trip(&mut ws, "finishing up").await;
-    within("close", ws.close(None)).await.expect("send close");
-    messages_until_closed(&mut ws).await;
-    drop(ws);
-    // `stopped` waits at most TIMEOUT (10 s), far less than the 60 s drain budget.
+    // The oldest session's turn is at once.
+    let rest = messages_until_closed(&mut first).await;
+    assert_eq!(close_of(&rest), Some((1001, "going away".into())));
+    // The other one still works until its turn, half-way through the spread.
+    round_trip(&mut second, "still here").await;
+    let rest = messages_until_closed(&mut second).await;
+    assert_eq!(close_of(&rest), Some((1001, "going away".into())));
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "second session closed before its turn: {elapsed:?}"
+    );
     proxy.stopped().await;
+}
+
+#[tokio::test]
+async fn drain_cuts_sessions_that_do_not_answer_at_drain_timeout() {
+    // Neither peer answers wsgate's Close.
+    let backend = ScriptedBackend::start(Script::upgrade().then(Then::Hold)).await;
+    let mut proxy = TestProxy::builder()
+        .limit("drain_timeout", "1s")
+        .limit("close_timeout", "30s")
+        .route(None, "/echo/", backend.addr())
+        .start()
+        .await;
+    let mut conn = proxy.connect().await;
+    within("write", conn.write_all(&Head::upgrade("/echo/").bytes()))
+        .await
+        .expect("write");
+    assert_eq!(read_head(&mut conn).await.status, 101);
+    let start = Instant::now();
+    proxy.drain();
+    // This client never answers the Close: it is cut at the drain budget, not close_timeout.
+    let got = read_until_closed(&mut conn).await;
+    let (frames, _) = frames::parse(&got);
+    assert_eq!(
+        frames.first().and_then(|f| f.close()),
+        Some((1001, "going away".into()))
+    );
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "cut before drain_timeout: {elapsed:?}"
+    );
+    proxy.stopped().await;
+    assert_eq!(proxy.stats().open_tunnels(), 0);
 }
 
 #[tokio::test]

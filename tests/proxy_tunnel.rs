@@ -227,15 +227,21 @@ async fn client_half_close_reaches_the_backend_which_can_still_answer() {
         .await
         .expect("write");
     assert_eq!(read_head(&mut conn).await.status, 101);
-    within("write", conn.write_all(b"client-bytes"))
-        .await
-        .expect("write");
+    within(
+        "write",
+        conn.write_all(&frames::client_text("client-bytes")),
+    )
+    .await
+    .expect("write");
     within("half-close", conn.shutdown())
         .await
         .expect("shutdown");
-    assert_eq!(read_until_closed(&mut conn).await, b"backend-after-eof");
+    assert_eq!(
+        read_until_closed(&mut conn).await,
+        frames::server_text("backend-after-eof")
+    );
     let seen = backend.next_seen().await;
-    assert_eq!(seen.after, b"client-bytes");
+    assert_eq!(seen.after, frames::client_text("client-bytes"));
     assert!(seen.proxy_closed, "the backend saw EOF");
 }
 
@@ -250,8 +256,8 @@ async fn backend_half_close_reaches_the_client_which_can_still_send() {
     assert_eq!(answer.status, 101);
     let mut got = answer.body;
     got.extend(read_until_closed(&mut conn).await);
-    assert_eq!(got, b"backend-done");
-    within("write", conn.write_all(b"client-late"))
+    assert_eq!(got, frames::server_text("backend-done"));
+    within("write", conn.write_all(&frames::client_text("client-late")))
         .await
         .expect("write after EOF");
     within("half-close", conn.shutdown())
@@ -259,7 +265,8 @@ async fn backend_half_close_reaches_the_client_which_can_still_send() {
         .expect("shutdown");
     let seen = backend.next_seen().await;
     assert_eq!(
-        seen.after, b"client-late",
+        seen.after,
+        frames::client_text("client-late"),
         "the client leg stayed open for writing"
     );
 }

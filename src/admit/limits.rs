@@ -97,7 +97,7 @@ impl From<IpAddr> for IpKey {
 
 /// `count` per `per` with `burst`. Validation keeps values positive; the clamps keep a bad value
 /// from panicking here.
-fn quota(rate: &Rate, factor: u32) -> Quota {
+pub(crate) fn quota(rate: &Rate, factor: u32) -> Quota {
     let cells = rate.count.max(1).saturating_mul(factor.max(1));
     let period = (rate.per / cells).max(Duration::from_nanos(1));
     let burst =

@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::policy::{AuthConfig, AuthMethod, Policy, TokenSource};
+use crate::config::policy::{AuthConfig, AuthMethod, Policy, SessionPolicy, TokenSource};
 use crate::error::Refusal;
 use crate::proxy::head::RequestHead;
 use crate::proxy::route::Target;
@@ -32,6 +32,18 @@ pub struct RoutePolicy {
     pub origins: Option<OriginAllow>,
     pub auth: Option<Auth>,
     pub limits: RouteLimits,
+    /// What the route's sessions are held to after the upgrade.
+    pub session: SessionPolicy,
+}
+
+impl RoutePolicy {
+    /// The clock skew admission allows on a JWT's `exp` (routes with `auth.jwt`).
+    pub fn token_leeway(&self) -> Option<std::time::Duration> {
+        match &self.auth.as_ref()?.config.method {
+            AuthMethod::Jwt(j) => Some(j.leeway),
+            AuthMethod::Request(_) => None,
+        }
+    }
 }
 
 /// How a route authenticates.
@@ -72,6 +84,7 @@ impl RoutePolicy {
                 Some(old) => old.limits.reconfigured(policy.rate, policy.max_connections),
                 None => RouteLimits::new(policy.rate, policy.max_connections),
             },
+            session: policy.session.clone(),
         })
     }
 }

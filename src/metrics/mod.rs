@@ -115,6 +115,10 @@ pub struct Metrics {
     backend_tunnels_open: Family<BackendLabels, Gauge>,
     reloads: Family<ResultLabels, Counter>,
     config_generation: Gauge,
+    session_closes: Family<session::CloseLabels, Counter>,
+    frame_violations: Family<session::ViolationLabels, Counter>,
+    keepalive_pings: Family<session::LegLabels, Counter>,
+    keepalive_dead: Family<session::LegLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -153,6 +157,10 @@ impl Metrics {
             backend_tunnels_open: register(&mut r, BACKEND_TUNNELS_OPEN, &Family::default()),
             reloads: register(&mut r, RELOADS, &Family::default()),
             config_generation: register(&mut r, CONFIG_GENERATION, &Gauge::default()),
+            session_closes: register(&mut r, SESSION_CLOSES, &Family::default()),
+            frame_violations: register(&mut r, FRAME_VIOLATIONS, &Family::default()),
+            keepalive_pings: register(&mut r, KEEPALIVE_PINGS, &Family::default()),
+            keepalive_dead: register(&mut r, KEEPALIVE_DEAD, &Family::default()),
             registry: r,
         }
     }
@@ -338,5 +346,7 @@ impl Drop for OpenTunnel {
     }
 }
 
+mod session;
+pub use session::SessionEnd;
 #[cfg(test)]
 mod tests;

@@ -96,6 +96,32 @@ pub const CONFIG_GENERATION: Name = Name {
     help: "Generation of the configuration in use (1 at start, +1 per successful reload)",
 };
 
+/// Counter, `{route, code, closed_by}`: sessions ended, by the Close code the client got (or
+/// `none`) and who ended them (`client`, `backend`, `wsgate`).
+pub const SESSION_CLOSES: Name = Name {
+    name: "wsgate_session_closes",
+    help: "Sessions ended, by route, close code and who ended them",
+};
+
+/// Counter, `{route, kind}`: a frame that broke a rule (`masking`, `rsv`, `opcode`, `control`,
+/// `fragmentation`, `close_frame`, `length`, `frame_too_big`, `message_too_big`, `rate`).
+pub const FRAME_VIOLATIONS: Name = Name {
+    name: "wsgate_frame_violations",
+    help: "Frames that broke RFC 6455 or a session limit, by route and kind",
+};
+
+/// Counter, `{leg}`: `client` or `backend`.
+pub const KEEPALIVE_PINGS: Name = Name {
+    name: "wsgate_keepalive_pings",
+    help: "Keepalive Pings wsgate sent, by leg",
+};
+
+/// Counter, `{leg}`: `client` or `backend`.
+pub const KEEPALIVE_DEAD: Name = Name {
+    name: "wsgate_keepalive_dead",
+    help: "Peers found dead by keepalive (no Pong in time), by leg",
+};
+
 /// Every entry above, for registration checks.
 pub const ALL: &[Name] = &[
     CONNECTIONS_ACCEPTED,
@@ -111,4 +137,8 @@ pub const ALL: &[Name] = &[
     BACKEND_TUNNELS_OPEN,
     RELOADS,
     CONFIG_GENERATION,
+    SESSION_CLOSES,
+    FRAME_VIOLATIONS,
+    KEEPALIVE_PINGS,
+    KEEPALIVE_DEAD,
 ];

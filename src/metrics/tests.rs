@@ -22,8 +22,15 @@ fn every_catalog_entry_is_registered_once_with_its_help() {
     m.handshake("r", "upgraded");
     m.handshake("r", "route_full");
     m.backend_state("p", "ws://b:1", true);
-    m.tunnel_opened("r", "p", "ws://b:1")
-        .closed(Duration::ZERO, 0, 0, "shutdown");
+    let open = m.tunnel_opened("r", "p", "ws://b:1");
+    open.closed(Duration::ZERO, 0, 0, "shutdown");
+    open.session_ended(&super::SessionEnd {
+        code: Some(1001),
+        closed_by: "wsgate",
+        violation: Some("rsv"),
+        pings: [1, 1],
+        dead: Some("client"),
+    });
     m.reload("ok");
     m.config_generation(1);
     let text = m.encode();

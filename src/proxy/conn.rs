@@ -87,6 +87,8 @@ struct Upgraded {
     backend_url: String,
     to_backend_first: Vec<u8>,
     to_client_first: Vec<u8>,
+    /// What the session is held to after the upgrade.
+    setup: tunnel::drive::Setup,
 }
 
 /// Serve one accepted TCP connection.
@@ -206,10 +208,7 @@ where
         },
         to_backend_first: up.to_backend_first,
         to_client_first: up.to_client_first,
-        timeouts: Timeouts {
-            idle: ctx.runtime.limits.tunnel_idle_timeout,
-            half_close: ctx.runtime.limits.tunnel_half_close_timeout,
-        },
+        setup: up.setup,
         close: ctx.close.clone(),
         guards: vec![guard, GaugeGuard::new(&ctx.stats, |s| &s.tunnels_open)],
         backend_live: Some(up.live),
@@ -329,6 +328,18 @@ where
         .metrics
         .tunnel_opened(&route.label, &pool.name, &backend.url);
     let switching = respond::switching_protocols(&answer, &verdict, admission.marker.as_deref());
+    let setup = tunnel::setup(&tunnel::Terms {
+        policy: &route.policy.session,
+        timeouts: Timeouts {
+            idle: limits.tunnel_idle_timeout,
+            half_close: limits.tunnel_half_close_timeout,
+        },
+        close_timeout: limits.close_timeout,
+        deflate: verify::deflate(&verdict),
+        expires_at: (admission.identity.as_ref())
+            .and_then(|i| i.expires_at)
+            .zip(route.policy.token_leeway()),
+    });
     let sent = tokio::time::timeout(
         limits.backend_handshake_timeout,
         client.write_all(&switching),
@@ -346,6 +357,7 @@ where
         backend_url: backend.url.clone(),
         to_backend_first: head.rest,
         to_client_first: answer.rest,
+        setup,
     })))
 }
 

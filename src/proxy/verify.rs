@@ -28,6 +28,22 @@ pub enum Verdict {
     Relay,
 }
 
+/// Whether the 101 negotiated permessage-deflate (RFC 7692): RSV1 is then legal on the first
+/// frame of a data message.
+pub fn deflate(verdict: &Verdict) -> bool {
+    let Verdict::Upgrade {
+        extensions: Some(ext),
+        ..
+    } = verdict
+    else {
+        return false;
+    };
+    ext.split(',').any(|e| {
+        let name = e.split(';').next().unwrap_or("").trim();
+        name.eq_ignore_ascii_case("permessage-deflate")
+    })
+}
+
 /// Which §4.1 rule a 101 broke (for the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BadUpgrade {

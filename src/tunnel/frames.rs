@@ -96,9 +96,13 @@ impl fmt::Display for Violation {
 pub enum Control {
     Ping,
     /// `ours`: it answers one of wsgate's Pings ([`build::PING_PAYLOAD`]); absorb it.
-    Pong { ours: bool },
+    Pong {
+        ours: bool,
+    },
     /// A Close; `code` absent when the payload is empty.
-    Close { code: Option<u16> },
+    Close {
+        code: Option<u16>,
+    },
 }
 
 /// What to do with the next bytes of input.
@@ -130,7 +134,7 @@ enum State {
 }
 
 /// A message rate check, asked at the first frame of each data message.
-pub trait MessageGate: Send + fmt::Debug {
+pub trait MessageGate: Send + Sync + fmt::Debug {
     /// Whether one more message may start now.
     fn allow(&mut self) -> bool;
 }

@@ -1,24 +1,34 @@
-//! A tunnel: the task that owns both legs of an upgraded connection, its guards, and the one
-//! session record written when it ends.
+//! A tunnel: the task that owns both legs of an upgraded connection, its guards, its place in
+//! the session registry, and the one session record written when it ends.
 //!
 //! It is spawned as its own small task once the 101 is relayed (so the memory of the TLS accept
-//! and the HTTP exchange is gone), registered with the shutdown tracker, and closed by the
-//! gateway's close token when a drain runs out of time.
+//! and the HTTP exchange is gone), registered with the shutdown tracker, and cut by the
+//! gateway's close token when a drain runs out of time. Everything between is `drive`: the
+//! frame trackers ([`frames`]) over both directions ([`splice`]), the session clocks, and the
+//! close sequence ([`close`]).
 
+pub mod close;
+pub mod drive;
 pub mod frames;
+pub mod gate;
 pub mod splice;
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::admit::limits::Permit;
-use crate::metrics::OpenTunnel;
+use crate::config::policy::SessionPolicy;
+use crate::metrics::{OpenTunnel, SessionEnd};
+use crate::session::Reason;
 use crate::stats::GaugeGuard;
 use crate::upstream::LiveGuard;
-use splice::{Counts, Timeouts};
+use drive::{End, Outcome, Setup};
+use frames::Rules;
+use splice::Timeouts;
 
 /// Who and what a session is, for its record.
 #[derive(Debug)]
@@ -41,7 +51,7 @@ pub struct Tunnel {
     pub session: Session,
     pub to_backend_first: Vec<u8>,
     pub to_client_first: Vec<u8>,
-    pub timeouts: Timeouts,
+    pub setup: Setup,
     pub close: CancellationToken,
     /// Released when the task ends, whatever way it ends.
     pub guards: Vec<GaugeGuard>,
@@ -55,24 +65,81 @@ pub struct Tunnel {
     pub entry: crate::session::Entry,
 }
 
-/// Splice until the end, then log the session record.
+/// What the tunnel of a route is held to.
+pub struct Terms<'a> {
+    pub policy: &'a SessionPolicy,
+    pub timeouts: Timeouts,
+    pub close_timeout: Duration,
+    /// permessage-deflate was negotiated in the 101.
+    pub deflate: bool,
+    /// The token's `exp` (Unix seconds) and the leeway admission allowed on it.
+    pub expires_at: Option<(u64, Duration)>,
+}
+
+/// The session's [`Setup`] from its route's terms, starting now.
+pub fn setup(t: &Terms<'_>) -> Setup {
+    let p = t.policy;
+    let rules = Rules {
+        check: p.check_frames,
+        deflate: t.deflate,
+        max_frame: p.max_frame,
+        max_message: p.max_message,
+    };
+    let now = Instant::now();
+    let expires = t
+        .expires_at
+        .filter(|_| p.close_at_token_expiry)
+        .map(|(exp, leeway)| {
+            let at = UNIX_EPOCH + Duration::from_secs(exp) + leeway;
+            now + at.duration_since(SystemTime::now()).unwrap_or_default()
+        });
+    Setup {
+        timeouts: t.timeouts,
+        close_timeout: t.close_timeout,
+        client_rules: rules,
+        backend_rules: rules,
+        gate: p
+            .messages
+            .as_ref()
+            .map(|r| Box::new(gate::MessageRate::new(r)) as Box<dyn frames::MessageGate>),
+        expires,
+        lifetime: p.max_lifetime.map(|d| now + d),
+        keepalive: p.keepalive,
+    }
+}
+
+/// Run the session until it ends, then log its record.
 pub async fn run<C, B>(mut client: C, mut backend: B, t: Tunnel)
 where
     C: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut counts = Counts::default();
-    let end = tokio::select! {
-        end = splice::splice(
+    let handle = &t.entry.handle;
+    let outcome = tokio::select! {
+        o = drive::drive(
             &mut client,
             &mut backend,
-            t.to_backend_first,
-            t.to_client_first,
-            t.timeouts,
-            &mut counts,
-        ) => end.label(),
-        () = t.close.cancelled() => "shutdown",
+            (t.to_backend_first, t.to_client_first),
+            t.setup,
+            handle,
+        ) => o,
+        () = t.close.cancelled() => Outcome {
+            end: End::Wsgate(Reason::Drain),
+            close_code: None,
+            close_reason: None,
+            messages_to_backend: 0,
+            messages_to_client: 0,
+            violation: None,
+            pings: [0; 2],
+        },
     };
+    let hard_cut = t.close.is_cancelled() && outcome.close_code.is_none();
+    let end = if hard_cut {
+        "shutdown"
+    } else {
+        outcome.end.label()
+    };
+    let (to_backend, to_client, msgs_up, msgs_down) = handle.counters.read();
     let s = &t.session;
     let duration = s.started.elapsed();
     tracing::info!(
@@ -84,13 +151,34 @@ where
         route = %s.route,
         backend = %s.backend,
         duration_ms = duration.as_millis() as u64,
-        bytes_to_backend = counts.to_backend,
-        bytes_to_client = counts.to_client,
-        closed_by = end,
+        bytes_to_backend = to_backend,
+        bytes_to_client = to_client,
+        messages_to_backend = msgs_up,
+        messages_to_client = msgs_down,
+        closed_by = if hard_cut { "wsgate" } else { outcome.end.who() },
+        end,
+        close_code = outcome.close_code,
+        close_reason = outcome.close_reason.as_deref(),
+        violation = outcome.violation.map(|v| v.label()),
         "session closed"
     );
-    t.open
-        .closed(duration, counts.to_backend, counts.to_client, end);
+    t.open.closed(duration, to_backend, to_client, end);
+    t.open.session_ended(&SessionEnd {
+        code: outcome.close_code,
+        closed_by: if hard_cut {
+            "wsgate"
+        } else {
+            outcome.end.who()
+        },
+        violation: outcome.violation.map(|v| v.label()),
+        pings: outcome.pings,
+        dead: match outcome.end {
+            End::Wsgate(Reason::Keepalive { client_dead }) => {
+                Some(if client_dead { "client" } else { "backend" })
+            }
+            _ => None,
+        },
+    });
     // Permits first: once the gauges read zero, every cap has its slot back.
     drop(t.permits);
     drop(t.entry);

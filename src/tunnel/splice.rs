@@ -1,21 +1,24 @@
-//! The byte tunnel: copy both ways until both sides are done, an error, or the idle timeout.
+//! One direction of a tunnel: bytes from a source to a destination, through the frame tracker.
 //!
-//! Memory is the point of this module. A tunnel holds no buffer while it is idle: data is read
-//! into a per-worker-thread scratch buffer only when a side is readable and written straight on;
-//! only what the other side would not take right now is kept, on the heap, until it drains (and
-//! that side is not read again meanwhile: backpressure). Half-close is propagated: EOF from one
-//! side becomes a write shutdown on the other, and the other direction keeps flowing.
-//! Parses nothing (invariant 6).
+//! Memory is the point of this module. A direction holds no buffer while it is idle: data is
+//! read into a per-worker-thread scratch buffer only when the source is readable, run through
+//! the [`Tracker`] (headers only) and written straight on; only what the destination would not
+//! take right now is kept, on the heap, until it drains (and the source is not read again
+//! meanwhile: backpressure). EOF from the source becomes a write shutdown on the destination.
+//!
+//! wsgate's own frames ([`Half::insert`]) go out only at a frame boundary of what was
+//! forwarded. Once wsgate's Close is out on a direction, the source's further bytes are read
+//! and tracked (to see the peer's Close reply) but no longer forwarded (`sealed`). What the
+//! session does with a violation, a Close, or a Pong is `tunnel::drive`'s business.
 
 use std::cell::RefCell;
-use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Sleep};
+
+use super::frames::{Action, Control, Tracker, Violation};
 
 /// Scratch size: a few TLS records, large enough for bulk throughput.
 const SCRATCH_BYTES: usize = 64 * 1024;
@@ -26,44 +29,13 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice());
 }
 
-/// Why a tunnel ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
-    /// Both directions finished; the client's side ended first.
-    Client,
-    /// Both directions finished; the backend's side ended first.
-    Backend,
-    /// Reading from or writing to the client failed.
-    ClientError,
-    /// Reading from or writing to the backend failed.
-    BackendError,
-    /// No byte either way for the idle timeout.
-    IdleTimeout,
-    /// One side ended and the other did not follow within the half-close timeout.
-    HalfCloseTimeout,
-}
-
-impl End {
-    /// Label for the session record.
-    pub fn label(self) -> &'static str {
-        match self {
-            End::Client => "client",
-            End::Backend => "backend",
-            End::ClientError => "client_error",
-            End::BackendError => "backend_error",
-            End::IdleTimeout => "idle_timeout",
-            End::HalfCloseTimeout => "half_close_timeout",
-        }
-    }
-}
-
 /// Time bounds of a tunnel.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     /// No byte either way for this long: close both legs.
-    pub idle: Duration,
+    pub idle: std::time::Duration,
     /// One side finished (EOF) and the other has not for this long: close both legs.
-    pub half_close: Duration,
+    pub half_close: std::time::Duration,
 }
 
 /// Bytes relayed so far, each way.
@@ -73,39 +45,69 @@ pub struct Counts {
     pub to_client: u64,
 }
 
-/// One direction of the tunnel.
-#[derive(Debug, Default)]
-struct Half {
-    /// Bytes read but not yet taken by the writer. Empty (no allocation) most of the time.
-    pending: Vec<u8>,
-    pos: usize,
-    needs_flush: bool,
-    eof: bool,
-    done: bool,
-    bytes: u64,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Fault {
+/// Which end failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
     Read,
     Write,
 }
 
+/// One direction of the tunnel.
+#[derive(Debug, Default)]
+pub struct Half {
+    /// Bytes due to the destination but not yet taken. Empty (no allocation) most of the time.
+    pending: Vec<u8>,
+    pos: usize,
+    needs_flush: bool,
+    /// The source reached EOF.
+    pub eof: bool,
+    /// EOF was passed on as a write shutdown: this direction is over.
+    pub done: bool,
+    /// Bytes written to the destination.
+    pub bytes: u64,
+    pub tracker: Tracker,
+    /// A frame of wsgate's, written at the next frame boundary.
+    pub insert: Option<Vec<u8>>,
+    /// `insert` is wsgate's Close: once it is out, nothing more is forwarded.
+    pub insert_is_close: bool,
+    /// wsgate's Close went into the output; the source's bytes are no longer forwarded.
+    pub sealed: bool,
+    /// The source sent a Close (with this code, if any).
+    pub peer_close: Option<Option<u16>>,
+    /// The source's Close was forwarded to the destination.
+    pub close_forwarded: bool,
+    /// The source broke a rule; it is not read any more.
+    pub bad: Option<Violation>,
+    /// The source answered one of wsgate's Pings.
+    pub pong: bool,
+    /// The source sent something since the driver last looked.
+    pub rx: bool,
+    /// Bytes read ahead of the tunnel (pipelined by the client, or sent by the backend right
+    /// behind its 101): tracked and forwarded first.
+    pub first: Vec<u8>,
+}
+
 impl Half {
-    fn with_pending(bytes: Vec<u8>) -> Half {
+    /// A direction with `tracker`, and bytes already read ahead that go first.
+    pub fn new(tracker: Tracker, first: Vec<u8>) -> Half {
         Half {
-            pending: bytes,
+            tracker,
+            first,
             ..Half::default()
         }
     }
 
+    /// Whether wsgate's Close is completely written and flushed to the destination.
+    pub fn close_out(&self) -> bool {
+        self.sealed && self.pending.is_empty() && !self.needs_flush
+    }
+
     /// Move bytes from `src` to `dst` until either would block. `Ready(Ok)` once done.
-    fn poll_copy<R, W>(
+    pub fn poll_copy<R, W>(
         &mut self,
         cx: &mut Context<'_>,
         src: &mut R,
         dst: &mut W,
-        active: &mut bool,
     ) -> Poll<Result<(), Fault>>
     where
         R: AsyncRead + Unpin,
@@ -116,20 +118,33 @@ impl Half {
                 return Poll::Ready(Ok(()));
             }
             ready!(self.poll_drain(cx, dst))?;
-            if self.eof {
-                // A failed shutdown only means the peer is gone; this direction is over either way.
+            if !self.first.is_empty() {
+                let first = std::mem::take(&mut self.first);
+                self.forward(cx, dst, &first)?;
+                continue;
+            }
+            if self.insert.is_some() && self.tracker.at_boundary() {
+                self.emit_insert(cx, dst)?;
+                ready!(self.poll_drain(cx, dst))?;
+            }
+            if self.eof || self.bad.is_some() {
+                if self.bad.is_some() && !self.sealed {
+                    // Waiting for the session to queue its Close on this direction.
+                    return Poll::Pending;
+                }
+                // A failed shutdown only means the peer is gone; this direction is over.
                 let _ = ready!(Pin::new(&mut *dst).poll_shutdown(cx));
                 self.done = true;
                 return Poll::Ready(Ok(()));
             }
-            ready!(self.poll_read_through(cx, src, dst, active))?;
+            ready!(self.poll_read_through(cx, src, dst))?;
         }
         cx.waker().wake_by_ref();
         Poll::Pending
     }
 
-    /// Write out what is pending and flush it.
-    fn poll_drain<W: AsyncWrite + Unpin>(
+    /// Write out what is pending, then flush.
+    pub fn poll_drain<W: AsyncWrite + Unpin>(
         &mut self,
         cx: &mut Context<'_>,
         dst: &mut W,
@@ -156,13 +171,60 @@ impl Half {
         Poll::Ready(Ok(()))
     }
 
-    /// One read into the scratch buffer, written on at once; the remainder becomes `pending`.
+    /// Write `bytes` on, or keep what the destination does not take now.
+    fn emit<W: AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut W,
+        mut bytes: &[u8],
+    ) -> Result<(), Fault> {
+        if !self.pending.is_empty() {
+            self.pending.extend_from_slice(bytes);
+            return Ok(());
+        }
+        while !bytes.is_empty() {
+            match Pin::new(&mut *dst).poll_write(cx, bytes) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Err(Fault::Write),
+                Poll::Ready(Ok(m)) => {
+                    bytes = &bytes[m..];
+                    self.bytes += m as u64;
+                    self.needs_flush = true;
+                }
+                Poll::Pending => {
+                    self.pending = bytes.to_vec();
+                    self.pos = 0;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// wsgate's frame, now that the forwarded stream is at a boundary.
+    fn emit_insert<W: AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut W,
+    ) -> Result<(), Fault> {
+        let Some(frame) = self.insert.take() else {
+            return Ok(());
+        };
+        if self.sealed {
+            return Ok(());
+        }
+        self.emit(cx, dst, &frame)?;
+        if self.insert_is_close {
+            self.sealed = true;
+        }
+        Ok(())
+    }
+
+    /// One read into the scratch buffer, tracked and written on; the remainder becomes `pending`.
     fn poll_read_through<R, W>(
         &mut self,
         cx: &mut Context<'_>,
         src: &mut R,
         dst: &mut W,
-        active: &mut bool,
     ) -> Poll<Result<(), Fault>>
     where
         R: AsyncRead + Unpin,
@@ -181,129 +243,90 @@ impl Half {
                 self.eof = true;
                 return Poll::Ready(Ok(()));
             }
-            *active = true;
-            let mut off = 0;
-            while off < n {
-                match Pin::new(&mut *dst).poll_write(cx, &scratch[off..n]) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
-                        return Poll::Ready(Err(Fault::Write));
-                    }
-                    Poll::Ready(Ok(m)) => {
-                        off += m;
-                        self.bytes += m as u64;
-                        self.needs_flush = true;
-                    }
-                    Poll::Pending => break,
-                }
-            }
-            if off < n {
-                self.pending = scratch[off..n].to_vec();
-                self.pos = 0;
-            }
-            Poll::Ready(Ok(()))
+            self.rx = true;
+            Poll::Ready(self.forward(cx, dst, &scratch[..n]))
         })
     }
-}
 
-/// Copy both ways. `to_backend_first` / `to_client_first` are bytes already read ahead on either
-/// side (pipelined by the client, or sent by the backend right behind its 101); they go first.
-pub async fn splice<C, B>(
-    client: &mut C,
-    backend: &mut B,
-    to_backend_first: Vec<u8>,
-    to_client_first: Vec<u8>,
-    timeouts: Timeouts,
-    counts: &mut Counts,
-) -> End
-where
-    C: AsyncRead + AsyncWrite + Unpin,
-    B: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut up = Half::with_pending(to_backend_first);
-    let mut down = Half::with_pending(to_client_first);
-    let mut first_done: Option<End> = None;
-    let mut last_active = Instant::now();
-    let mut half_closed_at: Option<Instant> = None;
-    let mut timer: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep(timeouts.idle));
-    poll_fn(|cx| {
-        let mut active = false;
-        let result = poll_both(
-            cx,
-            client,
-            backend,
-            &mut up,
-            &mut down,
-            &mut first_done,
-            &mut active,
-        );
-        counts.to_backend = up.bytes;
-        counts.to_client = down.bytes;
-        if let Poll::Ready(end) = result {
-            return Poll::Ready(end);
-        }
-        if active {
-            last_active = Instant::now();
-        }
-        if first_done.is_some() && half_closed_at.is_none() {
-            let now = Instant::now();
-            half_closed_at = Some(now);
-            // Wake the timer now so it re-arms for the (usually nearer) half-close deadline.
-            timer.as_mut().reset(now);
-        }
-        while timer.as_mut().poll(cx).is_ready() {
-            let idle_at = last_active + timeouts.idle;
-            let half_at = half_closed_at.map(|t| t + timeouts.half_close);
-            let now = Instant::now();
-            if idle_at <= now {
-                return Poll::Ready(End::IdleTimeout);
+    /// Run `chunk` through the tracker: forward what may go (runs of passed bytes in one
+    /// write), hold or drop what must, note Closes, Pongs and violations.
+    pub fn forward<W: AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut W,
+        chunk: &[u8],
+    ) -> Result<(), Fault> {
+        let mut at = 0;
+        // Start of the run of passed bytes not yet written.
+        let mut run = 0;
+        while at < chunk.len() && self.bad.is_none() {
+            let action = self.tracker.next(&chunk[at..]);
+            if !matches!(action, Action::Pass(_)) && run < at && !self.sealed {
+                self.emit(cx, dst, &chunk[run..at])?;
             }
-            if half_at.is_some_and(|t| t <= now) {
-                return Poll::Ready(End::HalfCloseTimeout);
+            let used = match action {
+                Action::Pass(n) => n,
+                Action::Hold(n) => n,
+                Action::Release(n) => {
+                    let head = self.tracker.take_held();
+                    if !self.sealed {
+                        self.emit(cx, dst, &head)?;
+                    }
+                    n
+                }
+                Action::Control(n, control) => {
+                    self.control(cx, dst, control)?;
+                    n
+                }
+                Action::Bad(v) => {
+                    self.bad = Some(v);
+                    0
+                }
+            };
+            if !matches!(action, Action::Pass(_)) {
+                run = at + used;
             }
-            timer
-                .as_mut()
-                .reset(half_at.map_or(idle_at, |h| h.min(idle_at)));
+            at += used;
+            if self.insert.is_some() && self.tracker.at_boundary() {
+                if run < at && !self.sealed {
+                    self.emit(cx, dst, &chunk[run..at])?;
+                }
+                run = at;
+                self.emit_insert(cx, dst)?;
+            }
         }
-        Poll::Pending
-    })
-    .await
-}
+        if run < at && !self.sealed && self.bad.is_none() {
+            self.emit(cx, dst, &chunk[run..at])?;
+        }
+        Ok(())
+    }
 
-fn poll_both<C, B>(
-    cx: &mut Context<'_>,
-    client: &mut C,
-    backend: &mut B,
-    up: &mut Half,
-    down: &mut Half,
-    first_done: &mut Option<End>,
-    active: &mut bool,
-) -> Poll<End>
-where
-    C: AsyncRead + AsyncWrite + Unpin,
-    B: AsyncRead + AsyncWrite + Unpin,
-{
-    if !up.done {
-        match up.poll_copy(cx, client, backend, active) {
-            Poll::Ready(Ok(())) => {
-                first_done.get_or_insert(End::Client);
+    /// A complete control frame from the source.
+    fn control<W: AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut W,
+        control: Control,
+    ) -> Result<(), Fault> {
+        let frame = self.tracker.take_held();
+        match control {
+            // wsgate's own Pong: absorbed, never forwarded.
+            Control::Pong { ours: true } => {
+                self.pong = true;
+                Ok(())
             }
-            Poll::Ready(Err(Fault::Read)) => return Poll::Ready(End::ClientError),
-            Poll::Ready(Err(Fault::Write)) => return Poll::Ready(End::BackendError),
-            Poll::Pending => {}
-        }
-    }
-    if !down.done {
-        match down.poll_copy(cx, backend, client, active) {
-            Poll::Ready(Ok(())) => {
-                first_done.get_or_insert(End::Backend);
+            Control::Close { code } => {
+                self.peer_close.get_or_insert(code);
+                if self.sealed || self.close_forwarded {
+                    return Ok(());
+                }
+                self.close_forwarded = true;
+                // A Close is the last frame on this direction: wsgate adds none after it.
+                self.insert = None;
+                self.emit(cx, dst, &frame)
             }
-            Poll::Ready(Err(Fault::Read)) => return Poll::Ready(End::BackendError),
-            Poll::Ready(Err(Fault::Write)) => return Poll::Ready(End::ClientError),
-            Poll::Pending => {}
+            _ if self.sealed => Ok(()),
+            _ => self.emit(cx, dst, &frame),
         }
-    }
-    match (up.done && down.done, *first_done) {
-        (true, Some(end)) => Poll::Ready(end),
-        _ => Poll::Pending,
     }
 }

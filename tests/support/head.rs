@@ -89,20 +89,12 @@ impl Head {
     }
 }
 
-/// A masked client text frame (RFC 6455 §5.2) for bytes written after a raw head.
+/// A masked client text frame.
 pub fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
-    assert!(payload.len() < 126, "short frames only");
-    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
-    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    frame
+    super::frames::frame(0x81, payload, true)
 }
 
 /// An unmasked server text frame.
 pub fn server_text_frame(payload: &[u8]) -> Vec<u8> {
-    assert!(payload.len() < 126, "short frames only");
-    let mut frame = vec![0x81, payload.len() as u8];
-    frame.extend_from_slice(payload);
-    frame
+    super::frames::frame(0x81, payload, false)
 }

@@ -21,6 +21,7 @@ pub mod certs;
 pub mod client;
 pub mod echo;
 pub mod expect;
+pub mod frames;
 pub mod head;
 pub mod pools;
 pub mod proxy;

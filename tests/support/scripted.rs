@@ -32,7 +32,7 @@ pub enum Then {
     Echo,
     /// Record until the proxy half-closes, then write `backend-after-eof` and close.
     WriteAfterEof,
-    /// Write `backend-done`, half-close, then record until the proxy closes.
+    /// Write a text frame `backend-done`, half-close, then record until the proxy closes.
     HalfCloseFirst,
 }
 
@@ -190,11 +190,15 @@ async fn serve(mut tcp: TcpStream, script: Script, report: mpsc::UnboundedSender
         }
         Then::WriteAfterEof => {
             seen.proxy_closed = record_until_eof(&mut tcp, &mut seen.after).await;
-            let _ = tcp.write_all(b"backend-after-eof").await;
+            let _ = tcp
+                .write_all(&super::frames::server_text("backend-after-eof"))
+                .await;
             let _ = tcp.shutdown().await;
         }
         Then::HalfCloseFirst => {
-            let _ = tcp.write_all(b"backend-done").await;
+            let _ = tcp
+                .write_all(&super::frames::server_text("backend-done"))
+                .await;
             let _ = tcp.shutdown().await;
             seen.proxy_closed = record_until_eof(&mut tcp, &mut seen.after).await;
         }

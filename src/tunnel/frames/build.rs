@@ -37,6 +37,11 @@ fn frame(opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
     // randomness left, a fixed key still yields a well-formed frame.
     let _ = aws_lc_rs::rand::fill(&mut key);
     out.extend_from_slice(&key);
-    out.extend(payload[..len as usize].iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    out.extend(
+        payload[..len as usize]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[i % 4]),
+    );
     out
 }

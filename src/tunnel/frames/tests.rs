@@ -118,7 +118,10 @@ fn whole_stream_in_one_piece() {
     // Everything but wsgate's Pong is forwarded, byte for byte.
     let pong = frame(0x8a, build::PING_PAYLOAD, true);
     let mut expect = s.clone();
-    let at = expect.windows(pong.len()).position(|w| w == pong).expect("pong present");
+    let at = expect
+        .windows(pong.len())
+        .position(|w| w == pong)
+        .expect("pong present");
     expect.drain(at..at + pong.len());
     assert_eq!(tr.out, expect);
 }
@@ -179,15 +182,39 @@ fn violations() {
         (true, frame(0x89, &[0; 126], true), Violation::Control),
         (true, frame(0x09, b"x", true), Violation::Control),
         (true, frame(0x80, b"x", true), Violation::Fragmentation),
-        (true, [frame(0x01, b"a", true), frame(0x81, b"b", true)].concat(), Violation::Fragmentation),
+        (
+            true,
+            [frame(0x01, b"a", true), frame(0x81, b"b", true)].concat(),
+            Violation::Fragmentation,
+        ),
         (true, frame(0x88, &[3], true), Violation::CloseFrame),
-        (true, frame(0x88, &1005u16.to_be_bytes(), true), Violation::CloseFrame),
-        (true, frame(0x88, &999u16.to_be_bytes(), true), Violation::CloseFrame),
-        (true, frame(0x88, &[0x03, 0xe8, 0xff], true), Violation::CloseFrame),
-        (false, vec![0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0], Violation::Length),
+        (
+            true,
+            frame(0x88, &1005u16.to_be_bytes(), true),
+            Violation::CloseFrame,
+        ),
+        (
+            true,
+            frame(0x88, &999u16.to_be_bytes(), true),
+            Violation::CloseFrame,
+        ),
+        (
+            true,
+            frame(0x88, &[0x03, 0xe8, 0xff], true),
+            Violation::CloseFrame,
+        ),
+        (
+            false,
+            vec![0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0],
+            Violation::Length,
+        ),
     ];
     for (from_client, stream, want) in cases {
-        assert_eq!(verdict(from_client, c, &stream), Some(want), "{stream:02x?}");
+        assert_eq!(
+            verdict(from_client, c, &stream),
+            Some(want),
+            "{stream:02x?}"
+        );
     }
     // The bad frame is not forwarded; what came before it is.
     let mut s = frame(0x81, b"ok", true);
@@ -205,11 +232,20 @@ fn deflate_allows_rsv1_on_first_frame_only() {
     };
     let ok = [frame(0x41, b"a", true), frame(0x80, b"b", true)].concat();
     assert_eq!(verdict(true, d, &ok), None);
-    assert_eq!(verdict(true, d, &frame(0xc0, b"x", true)), Some(Violation::Rsv));
+    assert_eq!(
+        verdict(true, d, &frame(0xc0, b"x", true)),
+        Some(Violation::Rsv)
+    );
     let bad = [frame(0x41, b"a", true), frame(0xc0, b"b", true)].concat();
     assert_eq!(verdict(true, d, &bad), Some(Violation::Rsv));
-    assert_eq!(verdict(true, d, &frame(0xc9, b"", true)), Some(Violation::Rsv));
-    assert_eq!(verdict(true, d, &frame(0xa1, b"", true)), Some(Violation::Rsv));
+    assert_eq!(
+        verdict(true, d, &frame(0xc9, b"", true)),
+        Some(Violation::Rsv)
+    );
+    assert_eq!(
+        verdict(true, d, &frame(0xa1, b"", true)),
+        Some(Violation::Rsv)
+    );
 }
 
 #[test]
@@ -219,7 +255,10 @@ fn unchecked_lets_protocol_errors_through_but_not_sizes() {
         ..Rules::default()
     };
     assert_eq!(verdict(true, off, &frame(0xf3, b"x", false)), None);
-    assert_eq!(verdict(true, off, &frame(0x82, &[0; 11], true)), Some(Violation::FrameTooBig));
+    assert_eq!(
+        verdict(true, off, &frame(0x82, &[0; 11], true)),
+        Some(Violation::FrameTooBig)
+    );
 }
 
 #[test]
@@ -233,7 +272,10 @@ fn size_limits_count_payload_across_fragments() {
     assert_eq!(verdict(true, r, &ok), None);
     let big = [frame(0x02, &[0; 100], true), frame(0x80, &[0; 51], true)].concat();
     assert_eq!(verdict(true, r, &big), Some(Violation::MessageTooBig));
-    assert_eq!(verdict(true, r, &frame(0x82, &[0; 101], true)), Some(Violation::FrameTooBig));
+    assert_eq!(
+        verdict(true, r, &frame(0x82, &[0; 101], true)),
+        Some(Violation::FrameTooBig)
+    );
     // Control frames do not count towards a message.
     let ctl = [
         frame(0x02, &[0; 100], true),
@@ -297,6 +339,9 @@ fn built_frames_parse_back() {
     let mut frames = build::ping(false);
     frames.extend(build::close(1008, &long, false));
     let tr = run(&mut to_client, &[&frames]);
-    assert_eq!(tr.controls, [Control::Ping, Control::Close { code: Some(1008) }]);
+    assert_eq!(
+        tr.controls,
+        [Control::Ping, Control::Close { code: Some(1008) }]
+    );
     assert!(frames.len() <= 2 + 18 + 2 + 125);
 }

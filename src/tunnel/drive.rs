@@ -1,0 +1,395 @@
+//! A session's life after the upgrade: both directions ([`Half`]), the clocks that end it
+//! (idle, half-close, token expiry, lifetime, keepalive), requests from outside (admin, drain,
+//! key revocation, through the registry [`Handle`]), violations the trackers find, and the one
+//! close sequence every wsgate-initiated end goes through ([`super::close`]).
+//!
+//! A Close that a peer starts is relayed like any frame; the outcome notes who started it.
+
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Sleep};
+
+use super::close::Closing;
+use super::frames::{Rules, Tracker, Violation, build};
+use super::splice::{Fault, Half, Timeouts};
+use crate::config::policy::Keepalive;
+use crate::session::{Handle, Reason};
+
+/// What a session is held to, fixed at the upgrade.
+#[derive(Debug)]
+pub struct Setup {
+    pub timeouts: Timeouts,
+    /// Bound on each step of the close sequence.
+    pub close_timeout: Duration,
+    /// Rules for the client's frames and the backend's.
+    pub client_rules: Rules,
+    pub backend_rules: Rules,
+    /// The client's message rate.
+    pub gate: Option<Box<dyn super::frames::MessageGate>>,
+    /// When the token runs out (its `exp` plus leeway), if the route closes at expiry.
+    pub expires: Option<Instant>,
+    /// When `session.max_lifetime` is reached.
+    pub lifetime: Option<Instant>,
+    pub keepalive: Option<Keepalive>,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// Both directions finished; the client ended first (or sent the first Close).
+    Client,
+    /// Both directions finished; the backend ended first (or sent the first Close).
+    Backend,
+    /// Reading from or writing to the client failed.
+    ClientError,
+    /// Reading from or writing to the backend failed.
+    BackendError,
+    /// No byte either way for the idle timeout.
+    IdleTimeout,
+    /// One side ended and the other did not follow within the half-close timeout.
+    HalfCloseTimeout,
+    /// wsgate ended the session for this reason, with its close sequence.
+    Wsgate(Reason),
+}
+
+impl End {
+    /// Label for the session record and the `closed_by` metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            End::Client => "client",
+            End::Backend => "backend",
+            End::ClientError => "client_error",
+            End::BackendError => "backend_error",
+            End::IdleTimeout => "idle_timeout",
+            End::HalfCloseTimeout => "half_close_timeout",
+            End::Wsgate(r) => r.label(),
+        }
+    }
+
+    /// Who ended it: `client`, `backend` or `wsgate`.
+    pub fn who(&self) -> &'static str {
+        match self {
+            End::Client | End::ClientError => "client",
+            End::Backend | End::BackendError => "backend",
+            _ => "wsgate",
+        }
+    }
+}
+
+/// The end of a session, for its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub end: End,
+    /// The code of the first Close (a peer's, or wsgate's to the client).
+    pub close_code: Option<u16>,
+    /// wsgate's reason text, when wsgate closed.
+    pub close_reason: Option<String>,
+    pub messages_to_backend: u64,
+    pub messages_to_client: u64,
+    /// The rule a peer broke, if that ended it.
+    pub violation: Option<Violation>,
+    /// Keepalive Pings sent to the client and to the backend.
+    pub pings: [u64; 2],
+}
+
+/// Per-session state besides the two directions.
+struct Clocks {
+    timeouts: Timeouts,
+    last_active: Instant,
+    half_closed_at: Option<Instant>,
+    /// Last byte from the client / from the backend (keepalive).
+    last_rx: [Instant; 2],
+    /// wsgate's Ping to the client / to the backend awaits its Pong until then.
+    ping_due: [Option<Instant>; 2],
+    first_done: Option<End>,
+    /// Who sent the first Close, and its code.
+    first_close: Option<(End, Option<u16>)>,
+    pings: [u64; 2],
+}
+
+const CLIENT: usize = 0;
+const BACKEND: usize = 1;
+
+/// Run the session until it ends. `handle` carries close requests in and counters out.
+pub async fn drive<C, B>(
+    client: &mut C,
+    backend: &mut B,
+    first: (Vec<u8>, Vec<u8>),
+    mut setup: Setup,
+    handle: &Handle,
+) -> Outcome
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut up_tracker = Tracker::new(true, setup.client_rules);
+    up_tracker.gate = setup.gate.take();
+    let mut up = Half::new(up_tracker, first.0);
+    let mut down = Half::new(Tracker::new(false, setup.backend_rules), first.1);
+    let now = Instant::now();
+    let mut c = Clocks {
+        timeouts: setup.timeouts,
+        last_active: now,
+        half_closed_at: None,
+        last_rx: [now; 2],
+        ping_due: [None; 2],
+        first_done: None,
+        first_close: None,
+        pings: [0; 2],
+    };
+    let mut closing: Option<Closing> = None;
+    let mut timer: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep_until(next_deadline(
+        &c, &setup, &closing,
+    )));
+    let mut requested = pin!(handle.close_requested());
+    poll_fn(|cx| {
+        loop {
+            if closing.is_none()
+                && let Poll::Ready(reason) = requested.as_mut().poll(cx)
+            {
+                closing = Some(Closing::start(reason, &mut up, &mut down, &setup));
+            }
+            let result = poll_both(cx, client, backend, &mut up, &mut down, &mut c.first_done);
+            publish(handle, &up, &down);
+            note_activity(&mut c, &mut up, &mut down);
+            if closing.is_none()
+                && let Some(reason) = violation_reason(&up, &down)
+            {
+                closing = Some(Closing::start(reason, &mut up, &mut down, &setup));
+                continue;
+            }
+            if let Poll::Ready(end) = result {
+                let end = match &closing {
+                    Some(cl) if !matches!(end, End::ClientError | End::BackendError) => {
+                        End::Wsgate(cl.reason.clone())
+                    }
+                    _ => end,
+                };
+                return Poll::Ready(outcome(end, &c, &closing, &up, &down));
+            }
+            if let Some(cl) = closing.as_mut()
+                && cl.poll_finished(cx, client, backend, &mut up, &mut down)
+            {
+                let end = End::Wsgate(cl.reason.clone());
+                return Poll::Ready(outcome(end, &c, &closing, &up, &down));
+            }
+            let armed = timer.deadline();
+            let wanted = next_deadline(&c, &setup, &closing);
+            if wanted < armed {
+                timer.as_mut().reset(wanted);
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let now = Instant::now();
+            match on_timer(now, &mut c, &setup, &mut closing, &mut up, &mut down) {
+                Some(end) => return Poll::Ready(outcome(end, &c, &closing, &up, &down)),
+                None => timer.as_mut().reset(next_deadline(&c, &setup, &closing)),
+            }
+        }
+    })
+    .await
+}
+
+/// Counters for `/sessions`.
+fn publish(handle: &Handle, up: &Half, down: &Half) {
+    let c = &handle.counters;
+    c.bytes_to_backend.store(up.bytes, Ordering::Relaxed);
+    c.bytes_to_client.store(down.bytes, Ordering::Relaxed);
+    c.messages_to_backend
+        .store(up.tracker.messages, Ordering::Relaxed);
+    c.messages_to_client
+        .store(down.tracker.messages, Ordering::Relaxed);
+}
+
+/// Reads, Pongs and first Closes since the last look.
+fn note_activity(c: &mut Clocks, up: &mut Half, down: &mut Half) {
+    if up.rx || down.rx {
+        let now = Instant::now();
+        c.last_active = now;
+        for (i, half) in [(CLIENT, &mut *up), (BACKEND, &mut *down)] {
+            if std::mem::take(&mut half.rx) {
+                c.last_rx[i] = now;
+            }
+            if std::mem::take(&mut half.pong) {
+                c.ping_due[i] = None;
+            }
+        }
+    }
+    if c.first_close.is_none() {
+        if let Some(code) = up.peer_close {
+            c.first_close = Some((End::Client, code));
+        } else if let Some(code) = down.peer_close {
+            c.first_close = Some((End::Backend, code));
+        }
+    }
+    if c.first_done.is_some() && c.half_closed_at.is_none() {
+        c.half_closed_at = Some(Instant::now());
+    }
+}
+
+/// A rule broken by either peer, as the reason to end the session.
+fn violation_reason(up: &Half, down: &Half) -> Option<Reason> {
+    let (v, from_client) = match (up.bad, down.bad) {
+        (Some(v), _) => (v, true),
+        (None, Some(v)) => (v, false),
+        (None, None) => return None,
+    };
+    Some(match v {
+        Violation::Rate => Reason::Rate,
+        v if v.is_size() => Reason::TooBig { from_client },
+        _ => Reason::Protocol { from_client },
+    })
+}
+
+fn outcome(end: End, c: &Clocks, closing: &Option<Closing>, up: &Half, down: &Half) -> Outcome {
+    let (end, close_code) = match (&end, closing, &c.first_close) {
+        (End::Wsgate(_), Some(cl), _) => (end, cl.client_code()),
+        (End::Client | End::Backend, None, Some((who, code))) => (who.clone(), *code),
+        _ => (end, None),
+    };
+    Outcome {
+        close_reason: closing.as_ref().and_then(|cl| cl.client_text()),
+        end,
+        close_code,
+        messages_to_backend: up.tracker.messages,
+        messages_to_client: down.tracker.messages,
+        violation: up.bad.or(down.bad),
+        pings: c.pings,
+    }
+}
+
+/// The nearest moment something may have to happen.
+fn next_deadline(c: &Clocks, setup: &Setup, closing: &Option<Closing>) -> Instant {
+    let mut at = c.last_active + c.timeouts.idle;
+    let mut consider = |t: Option<Instant>| {
+        if let Some(t) = t {
+            at = at.min(t);
+        }
+    };
+    consider(c.half_closed_at.map(|t| t + c.timeouts.half_close));
+    if let Some(cl) = closing {
+        consider(Some(cl.deadline));
+        return at;
+    }
+    consider(setup.expires);
+    consider(setup.lifetime);
+    if let Some(ka) = setup.keepalive {
+        for i in [CLIENT, BACKEND] {
+            consider(Some(c.ping_due[i].unwrap_or(c.last_rx[i] + ka.interval)));
+        }
+    }
+    at
+}
+
+/// The timer fired: whatever is due now. `Some` ends the session at once.
+fn on_timer(
+    now: Instant,
+    c: &mut Clocks,
+    setup: &Setup,
+    closing: &mut Option<Closing>,
+    up: &mut Half,
+    down: &mut Half,
+) -> Option<End> {
+    if c.last_active + c.timeouts.idle <= now {
+        return Some(
+            closing
+                .as_ref()
+                .map_or(End::IdleTimeout, |cl| End::Wsgate(cl.reason.clone())),
+        );
+    }
+    if c.half_closed_at
+        .is_some_and(|t| t + c.timeouts.half_close <= now)
+    {
+        return Some(End::HalfCloseTimeout);
+    }
+    if let Some(cl) = closing.as_mut() {
+        return cl
+            .on_deadline(now, up, down)
+            .then(|| End::Wsgate(cl.reason.clone()));
+    }
+    let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+    let reason = if due(setup.expires) {
+        Some(Reason::TokenExpired)
+    } else if due(setup.lifetime) {
+        Some(Reason::Lifetime)
+    } else {
+        keepalive(now, c, setup, up, down)
+    };
+    if let Some(reason) = reason {
+        *closing = Some(Closing::start(reason, up, down, setup));
+    }
+    None
+}
+
+/// Ping a silent peer; a Ping unanswered past its timeout is a dead peer.
+fn keepalive(
+    now: Instant,
+    c: &mut Clocks,
+    setup: &Setup,
+    up: &mut Half,
+    down: &mut Half,
+) -> Option<Reason> {
+    let ka = setup.keepalive?;
+    for (i, toward) in [(CLIENT, &mut *down), (BACKEND, &mut *up)] {
+        match c.ping_due[i] {
+            Some(t) if t <= now => {
+                return Some(Reason::Keepalive {
+                    client_dead: i == CLIENT,
+                });
+            }
+            Some(_) => {}
+            None if c.last_rx[i] + ka.interval <= now => {
+                toward.insert = Some(build::ping(i == BACKEND));
+                toward.insert_is_close = false;
+                c.ping_due[i] = Some(now + ka.timeout);
+                c.pings[i] += 1;
+            }
+            None => {}
+        }
+    }
+    None
+}
+
+fn poll_both<C, B>(
+    cx: &mut Context<'_>,
+    client: &mut C,
+    backend: &mut B,
+    up: &mut Half,
+    down: &mut Half,
+    first_done: &mut Option<End>,
+) -> Poll<End>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    if !up.done {
+        match up.poll_copy(cx, client, backend) {
+            Poll::Ready(Ok(())) => {
+                first_done.get_or_insert(End::Client);
+            }
+            Poll::Ready(Err(Fault::Read)) => return Poll::Ready(End::ClientError),
+            Poll::Ready(Err(Fault::Write)) => return Poll::Ready(End::BackendError),
+            Poll::Pending => {}
+        }
+    }
+    if !down.done {
+        match down.poll_copy(cx, backend, client) {
+            Poll::Ready(Ok(())) => {
+                first_done.get_or_insert(End::Backend);
+            }
+            Poll::Ready(Err(Fault::Read)) => return Poll::Ready(End::BackendError),
+            Poll::Ready(Err(Fault::Write)) => return Poll::Ready(End::ClientError),
+            Poll::Pending => {}
+        }
+    }
+    match (up.done && down.done, first_done) {
+        (true, Some(end)) => Poll::Ready(end.clone()),
+        _ => Poll::Pending,
+    }
+}
