@@ -193,3 +193,25 @@ fn keepalive(raw: &RawKeepalive, at: &str, errs: &mut Errors) -> Option<Keepaliv
         timeout: timeout?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_positive_and_bounded() {
+        assert_eq!(session_size("1"), Ok(1));
+        assert_eq!(session_size("1GiB"), Ok(MAX_SIZE));
+        assert!(session_size("0MiB").unwrap_err().contains("greater than 0"));
+        assert!(session_size("1025MiB").unwrap_err().contains("1B..=1GiB"));
+        assert!(session_size("1.5MiB").unwrap_err().contains("whole number"));
+    }
+
+    #[test]
+    fn lifetimes_are_positive_and_bounded() {
+        assert_eq!(lifetime("365d"), Ok(MAX_LIFETIME));
+        assert_eq!(lifetime("90s"), Ok(Duration::from_secs(90)));
+        assert!(lifetime("0s").unwrap_err().contains("greater than 0"));
+        assert!(lifetime("366d").unwrap_err().contains("at most 365d"));
+    }
+}
