@@ -11,6 +11,8 @@ use wsgate::config::{CertSource, ConfigError, TlsVersion, load_file, load_str};
 mod policy;
 #[path = "config/pools.rs"]
 mod pools;
+#[path = "config/session.rs"]
+mod session;
 
 /// A small valid config; the cases below each break one thing in it.
 ///
@@ -80,6 +82,12 @@ fn example_file_parses_with_defaults() {
     assert!(config.trusted_proxies.is_empty());
     assert!(route.policy.origins.is_none() && route.policy.auth.is_none());
     assert!(route.policy.rate.is_none() && route.policy.max_connections.is_none());
+    // The session keys and `admin` are documented but commented out too.
+    assert_eq!(
+        route.policy.session,
+        wsgate::config::policy::SessionPolicy::default()
+    );
+    assert!(config.admin.is_none() && config.admin_token_env.is_none());
 }
 
 #[test]

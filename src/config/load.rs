@@ -283,13 +283,17 @@ fn field_path(yaml: &str, target: (u64, u64), pick: Pick) -> String {
             }
             _ => continue,
         };
+        // The key itself when this event is a mapping key.
+        let mut is_key = None;
         match stack.last_mut() {
             Some(Frame::Map {
                 key: current,
                 expecting_key,
             }) => {
                 if *expecting_key {
-                    *current = Some(key.unwrap_or_else(|| "?".to_owned()));
+                    let key = key.unwrap_or_else(|| "?".to_owned());
+                    is_key = Some(key.len());
+                    *current = Some(key);
                 }
                 *expecting_key = !*expecting_key;
             }
@@ -301,6 +305,14 @@ fn field_path(yaml: &str, target: (u64, u64), pick: Pick) -> String {
         }
         if pos < target || pick == Pick::Innermost || !found_at_target {
             best = render_path(&stack);
+            // A flow mapping (`{ a: 1 }`) is located at its first key, not at its `{`: the
+            // outermost node there is the mapping, so leave the key off.
+            if let (true, Pick::Outermost, Some(len)) = (pos == target, pick, is_key) {
+                best.truncate(best.len().saturating_sub(len));
+                if best.ends_with('.') {
+                    best.pop();
+                }
+            }
             found_at_target |= pos == target;
         }
         match event {
@@ -345,6 +357,15 @@ mod tests {
         assert_eq!(field_path(yaml, (5, 7), Pick::Innermost), "a.b[1].y");
         assert_eq!(field_path(yaml, (5, 10), Pick::Innermost), "a.b[1].y");
         assert_eq!(field_path(yaml, (4, 7), Pick::Outermost), "a.b[1]");
+        assert_eq!(
+            field_path("a: { b: { c: 1 } }\n", (1, 11), Pick::Outermost),
+            "a.b"
+        );
+        assert_eq!(
+            field_path("a: { b: { c: 1 } }\n", (1, 11), Pick::Innermost),
+            "a.b.c"
+        );
+        assert_eq!(field_path("{ a: 1 }\n", (1, 3), Pick::Outermost), "");
         assert_eq!(field_path(yaml, (4, 7), Pick::Innermost), "a.b[1].x");
         assert_eq!(field_path(yaml, (6, 12), Pick::Innermost), "c[1].d");
         assert_eq!(field_path(yaml, (0, 0), Pick::Innermost), "");

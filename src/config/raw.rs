@@ -9,7 +9,11 @@
 //!
 //! The admission keys (`defaults:`, a route's `origins`/`auth`/`rate`/`max_connections`,
 //! `limits.per_ip`, `trusted_proxies`, `proxy_protocol`) follow the same rules; their meaning is
-//! documented on [`crate::config::policy`].
+//! documented on [`crate::config::policy`]; the `session:` keys are in [`session`].
+
+mod session;
+
+pub use self::session::{RawKeepalive, RawMessageRate, RawSession};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -62,6 +66,8 @@ pub struct RawLog {
 pub struct RawAdmin {
     /// `IP:PORT`; keep it on loopback or a management network.
     pub bind: Spanned<String>,
+    /// Environment variable holding the bearer token that `/sessions*` require.
+    pub token_env: Option<Spanned<String>>,
 }
 
 /// `listeners[i]`.
@@ -150,10 +156,12 @@ pub struct RawRoute {
     pub auth: Option<Spanned<RawAuth>>,
     pub rate: Option<Spanned<RawRate>>,
     pub max_connections: Option<Spanned<String>>,
+    pub session: Option<Spanned<RawSession>>,
 }
 
 impl RawRoute {
-    /// The route's own policy keys (each replaces the `defaults:` key of the same name).
+    /// The route's own policy keys (each replaces the `defaults:` key of the same name, except
+    /// `session`, whose keys are merged one by one).
     pub fn take_policy(&mut self) -> RawPolicy {
         RawPolicy {
             origins: self.origins.take(),
@@ -161,6 +169,7 @@ impl RawRoute {
             auth: self.auth.take(),
             rate: self.rate.take(),
             max_connections: self.max_connections.take(),
+            session: self.session.take(),
         }
     }
 }
@@ -175,6 +184,8 @@ pub struct RawPolicy {
     pub auth: Option<Spanned<RawAuth>>,
     pub rate: Option<Spanned<RawRate>>,
     pub max_connections: Option<Spanned<String>>,
+    /// Merged with a route's `session` key by key.
+    pub session: Option<Spanned<RawSession>>,
 }
 
 /// One `origins` entry. `None`: an unquoted YAML `null`, read as the `"null"` origin.

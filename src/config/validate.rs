@@ -5,16 +5,16 @@
 //! (`file:line:col` from the raw struct's spans) and names the field path. Submodules:
 //! [`syntax`] (hosts, paths, URLs, names, header names), [`origin`] (Origin patterns),
 //! [`limits`] (`limits:`, counts and rates), [`policy`] (`defaults:` + route policy keys,
-//! `trusted_proxies`), [`auth`] (`auth:`), [`jwt`] (`auth.jwt`), [`keys`] (JWT key files),
-//! [`pool`] (`pools:`), [`backend_tls`] (`pools.NAME.tls`) and [`health`] (`pools.NAME.health`,
-//! `passive`).
+//! `trusted_proxies`), [`session`] (`session:`), [`auth`] (`auth:`), [`jwt`] (`auth.jwt`),
+//! [`keys`] (JWT key files), [`pool`] (`pools:`), [`backend_tls`] (`pools.NAME.tls`),
+//! [`health`] (`pools.NAME.health`, `passive`) and [`admin`] (`admin:`).
 //!
 //! The file system is touched in two places only: JWT key files (`auth.jwt.keys[].file`,
 //! `jwks_file`) and the PEM files of a pool's `tls` (CA, client certificate and key) are read and
 //! checked here, so that a missing or wrong file is reported at its line:col instead of failing
 //! every connection later. Listener certificate files are only resolved to paths (they are read
-//! by `crate::runtime`), secrets named by `secret_env` are read when the runtime is built, and
-//! host names are resolved at connect time.
+//! by `crate::runtime`), secrets named by `secret_env` and `admin.token_env` are read when the
+//! runtime is built, and host names are resolved at connect time.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::{Location, Spanned};
 
+mod admin;
 mod auth;
 mod backend_tls;
 mod health;
@@ -31,6 +32,7 @@ mod limits;
 mod origin;
 mod policy;
 mod pool;
+mod session;
 mod syntax;
 
 use self::policy::PolicyParts;
@@ -62,19 +64,7 @@ pub fn validate(raw: RawConfig, file: &str, base_dir: &Path) -> Result<Config, V
     });
     let routes = routes(raw.routes, &pool_names, &defaults, base_dir, &mut errs);
     let log = log(raw.log, &mut errs);
-    let admin = raw
-        .admin
-        .and_then(|a| match a.bind.value.trim().parse::<SocketAddr>() {
-            Ok(addr) => Some(addr),
-            Err(_) => {
-                let msg = format!(
-                    "`{}` is not an IP:PORT address (e.g. `127.0.0.1:9090`)",
-                    a.bind.value
-                );
-                errs.at(&a.bind.referenced, "admin.bind", msg);
-                None
-            }
-        });
+    let (admin, admin_token_env) = admin::admin(raw.admin, &mut errs);
     if !errs.list.is_empty() {
         // Unlocated errors (missing sections) last; stable, so same-place errors keep rule order.
         errs.list.sort_by_key(|e| (e.line == 0, e.line, e.col));
@@ -89,7 +79,7 @@ pub fn validate(raw: RawConfig, file: &str, base_dir: &Path) -> Result<Config, V
         trusted_proxies,
         log,
         admin,
-        admin_token_env: None,
+        admin_token_env,
     })
 }
 

@@ -47,6 +47,9 @@ pub struct Runtime {
     pub generation: u64,
     /// Stops this runtime's health checks when a reload replaces it.
     pub health_stop: CancellationToken,
+    /// The bearer token `/sessions*` require, read from `admin.token_env`; `None` when unset in
+    /// the config.
+    pub admin_token: Option<Arc<str>>,
 }
 
 impl Runtime {
@@ -60,6 +63,14 @@ impl Runtime {
             .as_ref()
             .map_or_else(|| "<config>".to_owned(), |p| p.display().to_string());
         let mut errors = Vec::new();
+        let admin_token = match config.admin_token_env.as_deref().map(admin_token) {
+            None => None,
+            Some(Ok(token)) => Some(token),
+            Some(Err(msg)) => {
+                errors.extend(located(&file, "admin.token_env", vec![msg]));
+                None
+            }
+        };
         let mut listeners = HashMap::new();
         for (i, l) in config.listeners.iter().enumerate() {
             let tls = match &l.tls {
@@ -146,7 +157,28 @@ impl Runtime {
             },
             generation: previous.map_or(1, |rt| rt.generation + 1),
             health_stop: CancellationToken::new(),
+            admin_token,
         })
+    }
+}
+
+/// The admin bearer token from the environment variable `var`: required, like a JWT key's
+/// `secret_env`, so that a start or `wsgate check` fails instead of an admin API that no token
+/// opens (or, worse, that an empty one does).
+fn admin_token(var: &str) -> Result<Arc<str>, String> {
+    let value = std::env::var_os(var).filter(|v| !v.is_empty());
+    let value = value.ok_or_else(|| format!("environment variable {var} is unset or empty"))?;
+    // RFC 6750 §2.1: the token travels in `Authorization: Bearer <token>`, visible ASCII only.
+    match value.to_str() {
+        Some(token) if token.bytes().all(|b| b.is_ascii_graphic()) => {
+            if token.len() < 16 {
+                tracing::warn!(var, "admin token is shorter than 16 characters");
+            }
+            Ok(Arc::from(token))
+        }
+        _ => Err(format!(
+            "environment variable {var} must hold visible ASCII only (it is compared with an `Authorization: Bearer` header)"
+        )),
     }
 }
 
@@ -161,4 +193,23 @@ fn located(file: &str, path: &str, messages: Vec<String>) -> impl Iterator<Item 
         path: path.clone(),
         message,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::admin_token;
+
+    #[test]
+    fn admin_token_must_be_set() {
+        let err = admin_token("WSGATE_TEST_SURELY_UNSET_7C2D").unwrap_err();
+        assert_eq!(
+            err,
+            "environment variable WSGATE_TEST_SURELY_UNSET_7C2D is unset or empty"
+        );
+        // `std::env::set_var` is unsafe while other test threads run: PATH is set wherever tests
+        // run and holds no spaces on the machines that run them.
+        if std::env::var("PATH").is_ok_and(|p| !p.is_empty() && !p.contains(' ')) {
+            assert!(admin_token("PATH").is_ok());
+        }
+    }
 }

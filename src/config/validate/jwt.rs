@@ -236,7 +236,7 @@ fn parse_refresh(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn env_var_name(name: &str) -> Result<String, String> {
+pub(super) fn env_var_name(name: &str) -> Result<String, String> {
     let ok = name.bytes().next().is_some_and(|b| !b.is_ascii_digit())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if ok {

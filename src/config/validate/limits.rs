@@ -21,13 +21,17 @@ pub(super) const MAX_COUNT: usize = 10_000_000;
 
 pub(super) fn limits(raw: RawLimits, errs: &mut Errors) -> Limits {
     let d = Limits::default();
+    // For the cross check below: where `drain_spread` is, and whether `drain_timeout` is usable.
+    let spread_at = raw.drain_spread.as_ref().map(|s| s.referenced);
+    let drain_timeout_ok =
+        (raw.drain_timeout.as_ref()).is_none_or(|t| parse_positive_duration(&t.value).is_ok());
     // `limits.NAME`: absent = default; a bad value is reported and the default kept.
     macro_rules! field {
         ($name:ident, $parse:expr) => {
             value_or(raw.$name, stringify!($name), d.$name, errs, $parse)
         };
     }
-    Limits {
+    let limits = Limits {
         tls_handshake_timeout: field!(tls_handshake_timeout, parse_positive_duration),
         request_header_timeout: field!(request_header_timeout, parse_positive_duration),
         max_request_header_bytes: field!(max_request_header_bytes, |s| size_in(s, KIB, MIB)),
@@ -42,7 +46,18 @@ pub(super) fn limits(raw: RawLimits, errs: &mut Errors) -> Limits {
         drain_spread: field!(drain_spread, parse_duration),
         max_connections: field!(max_connections, connection_cap),
         per_ip: raw.per_ip.map_or_else(PerIp::default, |p| per_ip(p, errs)),
+    };
+    // Every session must have had its Close before the drain deadline cuts what is left.
+    if let (Some(at), true) = (spread_at, drain_timeout_ok)
+        && limits.drain_spread >= limits.drain_timeout
+    {
+        let msg = format!(
+            "must be shorter than `drain_timeout` ({}): the last Close frames would go out after the drain deadline",
+            millis_text(limits.drain_timeout)
+        );
+        errs.at(&at, "limits.drain_spread", msg);
     }
+    limits
 }
 
 /// `limits.per_ip`: every key optional; `burst` only with `handshakes`.
@@ -75,6 +90,27 @@ pub(super) fn rate(
     errs: &mut Errors,
 ) -> Option<Rate> {
     let per = errs.check(handshakes, format!("{at}.handshakes"), handshake_rate);
+    rate_with_burst(per, burst, at, errs)
+}
+
+/// `session.messages`: `rate` (`N/s`, `N/m`, `N/h`) + optional `burst` under `at`. `None`:
+/// reported.
+pub(super) fn message_rate(
+    rate: &Spanned<String>,
+    burst: Option<&Spanned<String>>,
+    at: &str,
+    errs: &mut Errors,
+) -> Option<Rate> {
+    let per = errs.check(rate, format!("{at}.rate"), |s| count_per_unit(s, "message"));
+    rate_with_burst(per, burst, at, errs)
+}
+
+fn rate_with_burst(
+    per: Option<(u32, Duration)>,
+    burst: Option<&Spanned<String>>,
+    at: &str,
+    errs: &mut Errors,
+) -> Option<Rate> {
     let burst = match burst {
         None => None,
         Some(b) => Some(errs.check(b, format!("{at}.burst"), |s| count_u32(s, 1))?),
@@ -89,6 +125,11 @@ pub(super) fn rate(
 
 /// `N/s`, `N/m` or `N/h` with N in 1..=[`MAX_COUNT`].
 fn handshake_rate(text: &str) -> Result<(u32, Duration), String> {
+    count_per_unit(text, "handshake")
+}
+
+/// `N/s`, `N/m` or `N/h` with N in 1..=[`MAX_COUNT`] of `what` (for the messages).
+fn count_per_unit(text: &str, what: &str) -> Result<(u32, Duration), String> {
     let hint = "expected COUNT/UNIT with unit s, m or h (e.g. `20/s`)";
     let text = text.trim();
     let Some((count, unit)) = text.split_once('/') else {
@@ -101,7 +142,7 @@ fn handshake_rate(text: &str) -> Result<(u32, Duration), String> {
         other => return Err(format!("unknown unit `{other}` in `{text}`; {hint}")),
     };
     match count.trim().parse::<u64>() {
-        Ok(0) => Err(format!("`{text}` must allow at least 1 handshake; {hint}")),
+        Ok(0) => Err(format!("`{text}` must allow at least 1 {what}; {hint}")),
         Ok(n) if n <= MAX_COUNT as u64 => Ok((count_u32(count, 1)?, per)),
         Ok(_) => Err(format!(
             "`{text}` is out of range; at most {MAX_COUNT} per unit"
@@ -125,6 +166,13 @@ fn count_u32(text: &str, min: usize) -> Result<u32, String> {
 }
 
 fn size_in(text: &str, min: u64, max: u64) -> Result<usize, String> {
+    let n = size_u64(text, min, max)?;
+    // `max` is far below usize::MAX on every supported target.
+    usize::try_from(n).map_err(|_| format!("`{}` is too large", text.trim()))
+}
+
+/// A size in `min..=max` bytes; the message names the range in units.
+pub(super) fn size_u64(text: &str, min: u64, max: u64) -> Result<u64, String> {
     let n = parse_size(text)?;
     if !(min..=max).contains(&n) {
         let (min, max) = (format_size(min), format_size(max));
@@ -133,8 +181,17 @@ fn size_in(text: &str, min: u64, max: u64) -> Result<usize, String> {
             text.trim()
         ));
     }
-    // `max` is far below usize::MAX on every supported target.
-    usize::try_from(n).map_err(|_| format!("`{}` is too large", text.trim()))
+    Ok(n)
+}
+
+/// `30s` or `1500ms`, the way an operator writes it, for messages.
+fn millis_text(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
 }
 
 /// A whole number in `min..=max`; the message names the range.

@@ -1,7 +1,7 @@
 //! Route admission policy: the `defaults:` block and each route's `origins`, `require_origin`,
-//! `auth`, `rate` and `max_connections`, merged key by key into a [`Policy`]; and
+//! `auth`, `rate`, `max_connections` and `session`, merged key by key into a [`Policy`]; and
 //! `trusted_proxies`. The syntax of one Origin pattern is in [`super::origin`], `auth:` in
-//! [`super::auth`], rates and caps in [`super::limits`].
+//! [`super::auth`], rates and caps in [`super::limits`], `session:` in [`super::session`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_saphyr::Spanned;
 
 use super::limits::{connection_cap, rate};
+use super::session::SessionParts;
 use super::{Errors, auth, origin};
 use crate::config::policy::{AuthConfig, Cidr, OriginPolicy, Policy, Rate};
 use crate::config::raw::{RawOrigin, RawPolicy, SpannedList};
@@ -24,6 +25,8 @@ pub(super) struct PolicyParts {
     auth: Option<Arc<AuthConfig>>,
     rate: Option<Rate>,
     max_connections: Option<u32>,
+    /// Merged with the other block's `session` key by key.
+    session: SessionParts,
     /// Some key had an error (already reported): merging must not add follow-on errors.
     failed: bool,
 }
@@ -41,18 +44,21 @@ impl PolicyParts {
         let max_connections = raw
             .max_connections
             .and_then(|m| errs.check(&m, format!("{at}.max_connections"), connection_cap));
+        let session = SessionParts::parse(raw.session, at, errs);
         PolicyParts {
             origins,
             require_origin: raw.require_origin,
             auth: auth.map(Arc::new),
             rate,
             max_connections,
+            session,
             failed: errs.list.len() != before,
         }
     }
 
     /// This route's keys over `defaults` (per key, never deeper: a route's `auth` replaces the
-    /// whole default `auth`). `None` when the route's block had errors or one is found here.
+    /// whole default `auth`; only `session` is merged one level down, per `session` key).
+    /// `None` when the route's block had errors or one is found here.
     pub(super) fn merge(
         self,
         defaults: &PolicyParts,
@@ -72,15 +78,23 @@ impl PolicyParts {
         // A `defaults: { require_origin }` without default origins applies to routes that set
         // `origins`; on the others it has nothing to act on, which is not an error.
         let require = (self.require_origin.as_ref()).or(defaults.require_origin.as_ref());
+        let auth = self.auth.or_else(|| defaults.auth.clone());
+        let session = (self.session).merge(
+            &defaults.session,
+            auth.as_deref(),
+            defaults.failed,
+            at,
+            errs,
+        )?;
         Some(Policy {
             origins: allowed.map(|allowed| OriginPolicy {
                 allowed,
                 require: require.is_none_or(|r| r.value),
             }),
-            auth: self.auth.or_else(|| defaults.auth.clone()),
+            auth,
             rate: self.rate.or(defaults.rate),
             max_connections: self.max_connections.or(defaults.max_connections),
-            session: Default::default(),
+            session,
         })
     }
 }
