@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::StatusCode;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use serde::{Deserialize, Serialize};
 
 use super::time::{rfc3339, rfc3339_secs};
@@ -135,13 +135,18 @@ pub fn list(query: Option<&str>, registry: &Registry) -> Answer {
 
 /// `POST /sessions/close`: read and check the body, then close what it selects.
 pub async fn close(body: Incoming, registry: &Registry) -> Answer {
+    let too_big = || {
+        let msg = format!("body over {MAX_BODY_BYTES} bytes");
+        error(StatusCode::PAYLOAD_TOO_LARGE, &msg)
+    };
+    // A declared Content-Length over the cap is refused before any body byte is read.
+    if body.size_hint().lower() > MAX_BODY_BYTES as u64 {
+        return too_big();
+    }
     let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect());
     let bytes = match read.await {
         Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            let msg = format!("body over {MAX_BODY_BYTES} bytes");
-            return error(StatusCode::PAYLOAD_TOO_LARGE, &msg);
-        }
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return too_big(),
         Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, &format!("body: {e}")),
         Err(_) => return error(StatusCode::REQUEST_TIMEOUT, "body not received in time"),
     };
