@@ -70,7 +70,7 @@ struct Shared {
 }
 
 /// Serve admin requests on `listener` until `stop` is cancelled. `token`, when given, is the
-/// bearer `/sessions` and `/sessions/close` require. Connections open when `stop` fires are
+/// bearer `/sessions` and `/sessions/close` require (an empty one admits nobody). Connections open when `stop` fires are
 /// asked to finish their answer and close, each still bounded by [`CONNECTION_TIMEOUT`].
 pub async fn serve(
     listener: TcpListener,
@@ -84,7 +84,7 @@ pub async fn serve(
         metrics,
         ready,
         sessions,
-        token: token.filter(|t| !t.is_empty()),
+        token,
     });
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -180,10 +180,14 @@ async fn answer(req: Request<Incoming>, shared: &Shared) -> Answer {
     }
 }
 
-/// Whether `headers` carry `Authorization: Bearer <token>` (always true with no token set).
-/// The token is compared in constant time; the scheme is case-insensitive (RFC 7235 §2.1).
+/// Whether `headers` carry `Authorization: Bearer <token>` (always true with no token set;
+/// never with an empty one: that fails closed). The token is compared in constant time; the
+/// scheme is case-insensitive (RFC 7235 §2.1).
 fn authorized(headers: &hyper::HeaderMap, token: Option<&str>) -> bool {
     let Some(token) = token else { return true };
+    if token.is_empty() {
+        return false;
+    }
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return false;
     };
@@ -246,6 +250,7 @@ mod tests {
         assert!(!authorized(&with_auth("Bearer s3cret2"), token));
         assert!(!authorized(&with_auth("Basic s3cret"), token));
         assert!(!authorized(&with_auth("Bearer"), token));
+        assert!(!authorized(&with_auth("Bearer "), Some("")));
     }
 
     #[test]
