@@ -44,6 +44,10 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// List or close live sessions through a running wsgate's admin endpoint (the bearer token,
+    /// if the endpoint requires one, comes from WSGATE_ADMIN_TOKEN).
+    #[command(subcommand)]
+    Sessions(wsgate::admin::cli::SessionsCommand),
     /// Print the version.
     Version,
 }
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Run { config, log_format } => run(&config, log_format),
+        Command::Sessions(command) => wsgate::admin::cli::main(command),
     }
 }
 
@@ -85,6 +90,14 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> ExitCode {
         Ok(c) => c,
         Err(errors) => {
             eprintln!("{errors}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    // Read now, before anything binds: a named token variable that is unset refuses to start.
+    let admin_token = match wsgate::admin::token_from_env(config.admin_token_env.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("wsgate: {e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -146,11 +159,18 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> ExitCode {
         if let Some(addr) = gateway.admin_addr() {
             match tokio::net::TcpListener::bind(addr).await {
                 Ok(listener) => {
-                    tracing::info!(%addr, "admin endpoint listening (/metrics, /healthz, /readyz)");
+                    let auth = if admin_token.is_some() {
+                        "bearer"
+                    } else {
+                        "none"
+                    };
+                    tracing::info!(%addr, sessions_auth = auth, "admin endpoint listening");
                     tokio::spawn(wsgate::admin::serve(
                         listener,
                         gateway.stats().metrics(),
                         gateway.ready_flag(),
+                        std::sync::Arc::clone(&gateway.stats().sessions),
+                        admin_token,
                         gateway.closer(),
                     ));
                 }

@@ -40,10 +40,13 @@ async fn start_admin(proxy: &TestProxy) -> Admin {
     let ready = Arc::new(AtomicBool::new(true));
     let stop = CancellationToken::new();
     let metrics = proxy.stats().metrics();
+    let sessions = Arc::clone(&proxy.stats().sessions);
     tokio::spawn(admin::serve(
         listener,
         metrics,
         Arc::clone(&ready),
+        sessions,
+        None,
         stop.clone(),
     ));
     Admin { addr, ready, stop }
