@@ -140,6 +140,15 @@ impl Gateway {
         Arc::clone(&self.ready)
     }
 
+    /// The bearer token `/sessions*` require (`admin.token_env`), if one is configured.
+    pub fn admin_token(&self) -> Option<String> {
+        self.runtime
+            .load()
+            .admin_token
+            .as_deref()
+            .map(str::to_owned)
+    }
+
     /// The admin listener address from the config, if any.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.config.admin

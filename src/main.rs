@@ -93,14 +93,6 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    // Read now, before anything binds: a named token variable that is unset refuses to start.
-    let admin_token = match wsgate::admin::token_from_env(config.admin_token_env.as_deref()) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("wsgate: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
     let format = match log_format {
         Some(LogFormat::Json) => config::LogFormat::Json,
         Some(LogFormat::Text) => config::LogFormat::Text,
@@ -159,6 +151,7 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> ExitCode {
         if let Some(addr) = gateway.admin_addr() {
             match tokio::net::TcpListener::bind(addr).await {
                 Ok(listener) => {
+                    let admin_token = gateway.admin_token();
                     let auth = if admin_token.is_some() {
                         "bearer"
                     } else {

@@ -13,7 +13,7 @@
 //! to finish. It also owns routing, the bearer check and the plain answers.
 //!
 //! Does not own binding (the caller passes a listener; `admin: { bind }` in the config), reading
-//! the token from the environment (the caller does, with [`token_from_env`]), flipping the ready
+//! the token from the environment (the runtime does, from `admin.token_env`), flipping the ready
 //! flag (the gateway clears it when a drain starts), the metrics themselves, or how a session
 //! honours a close request (`crate::session`, the tunnel task). The `wsgate sessions` client is
 //! [`cli`].
@@ -198,20 +198,6 @@ fn authorized(headers: &hyper::HeaderMap, token: Option<&str>) -> bool {
         && aws_lc_rs::constant_time::verify_slices_are_equal(given, token.as_bytes()).is_ok()
 }
 
-/// The value of the environment variable `name` (`admin.token_env`), or why it cannot be used:
-/// a configured token variable that is unset or empty refuses to start rather than serve
-/// `/sessions` unauthenticated.
-pub fn token_from_env(name: Option<&str>) -> Result<Option<String>, String> {
-    let Some(name) = name else { return Ok(None) };
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_owned())),
-        Ok(_) => Err(format!(
-            "admin.token_env: environment variable {name} is empty"
-        )),
-        Err(e) => Err(format!("admin.token_env: environment variable {name}: {e}")),
-    }
-}
-
 /// An answer with `body` as `content_type`, never cached.
 fn plain(status: StatusCode, content_type: &'static str, body: Bytes) -> Answer {
     let mut out = Response::new(Full::new(body));
@@ -251,12 +237,5 @@ mod tests {
         assert!(!authorized(&with_auth("Basic s3cret"), token));
         assert!(!authorized(&with_auth("Bearer"), token));
         assert!(!authorized(&with_auth("Bearer "), Some("")));
-    }
-
-    #[test]
-    fn token_variable_must_be_set_when_named() {
-        assert_eq!(token_from_env(None), Ok(None));
-        let missing = token_from_env(Some("WSGATE_TEST_SURELY_UNSET_VARIABLE"));
-        assert!(missing.is_err_and(|e| e.contains("WSGATE_TEST_SURELY_UNSET_VARIABLE")));
     }
 }
