@@ -111,8 +111,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 impl Gateway {
     /// Build everything the config names (certificates, routes, pools) without binding.
     pub fn new(config: Config) -> Result<Gateway, ConfigErrors> {
-        let runtime = Arc::new(ArcSwap::from_pointee(Runtime::build(&config, None)?));
+        let runtime = Runtime::build(&config, None)?;
         let stats = Arc::new(Stats::default());
+        crate::session::revoke::watch_key_sets(&runtime, &stats.sessions);
+        let runtime = Arc::new(ArcSwap::from_pointee(runtime));
         let close_tunnels = CancellationToken::new();
         let accept = AcceptSet::new(
             Arc::clone(&runtime),
@@ -245,6 +247,7 @@ impl Gateway {
         let open = self.stats.open_tunnels();
         let limits = self.runtime.load().limits.clone();
         let sessions = Arc::clone(&self.stats.sessions);
+        sessions.start_draining();
         let drained = if mode == Shutdown::Drain {
             tracing::info!(open_tunnels = open, budget = ?limits.drain_timeout, spread = ?limits.drain_spread, "draining");
             let spread = tokio::spawn(spread_closes(Arc::clone(&sessions), limits.drain_spread));

@@ -105,6 +105,7 @@ impl Reloader {
         if let Some(set) = &self.set_log_level {
             set(&config.log.level);
         }
+        crate::session::revoke::watch_key_sets(&new, &self.stats.sessions);
         let generation = new.generation;
         start_health(&new, &self.stats);
         runtime.store(Arc::new(new));

@@ -9,8 +9,8 @@
 //! verification (`jwt`).
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -30,10 +30,16 @@ pub const MIN_REFETCH: Duration = Duration::from_secs(10);
 /// Retry delay after a failed timed refresh, when shorter than the refresh interval.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
+/// Called after a refresh with the set's URL and the key ids it now holds.
+pub type RefreshHook = Box<dyn Fn(&str, &[&str]) + Send + Sync>;
+
 /// A verification key and the one algorithm it may verify.
 #[derive(Clone)]
 pub struct Key {
     pub kid: Option<String>,
+    /// The JWKS URL the key was fetched from (`None` for keys from files and the environment):
+    /// sessions verified with it are closed when a refresh drops it.
+    pub origin: Option<Arc<str>>,
     pub alg: Algorithm,
     pub key: DecodingKey,
 }
@@ -75,6 +81,7 @@ fn usable_key(entry: &serde_json::Value) -> Result<Option<Key>, String> {
     let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("bad key material: {e}"))?;
     Ok(Some(Key {
         kid: jwk.common.key_id.clone(),
+        origin: None,
         alg,
         key,
     }))
@@ -143,6 +150,8 @@ pub struct RemoteJwks {
     generation: AtomicU64,
     /// [`MIN_REFETCH`], shorter in tests.
     min_refetch: Duration,
+    /// Told the key ids after each successful refresh (key revocation).
+    on_refresh: OnceLock<RefreshHook>,
 }
 
 impl RemoteJwks {
@@ -156,6 +165,7 @@ impl RemoteJwks {
             timer_started: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             min_refetch: MIN_REFETCH,
+            on_refresh: OnceLock::new(),
         }
     }
 
@@ -219,6 +229,20 @@ impl RemoteJwks {
         });
     }
 
+    /// After each successful refresh, `hook` is told this set's URL and the key ids it holds
+    /// now, so that sessions verified with a key that is gone can be closed (the gateway wires
+    /// it to its session registry). Set once.
+    pub fn on_refresh(&self, hook: RefreshHook) {
+        let _ = self.on_refresh.set(hook);
+    }
+
+    fn revoke_missing(&self, keys: &[Key]) {
+        if let Some(hook) = self.on_refresh.get() {
+            let kids: Vec<&str> = keys.iter().filter_map(|k| k.kid.as_deref()).collect();
+            hook(&self.url, &kids);
+        }
+    }
+
     /// A token named a `kid` no key has: fetch now, unless a token-triggered fetch started less
     /// than [`MIN_REFETCH`] ago. Concurrent callers wait for the one fetch in flight (bounded by
     /// [`FETCH_TIMEOUT`]) instead of starting their own.
@@ -236,6 +260,7 @@ impl RemoteJwks {
         match self.try_fetch().await {
             Ok(keys) => {
                 tracing::debug!(url = %self.url, keys = keys.len(), "JWKS refreshed");
+                self.revoke_missing(&keys);
                 self.keys.store(Arc::new(keys));
                 self.generation.fetch_add(1, Ordering::Release);
                 true
@@ -262,7 +287,14 @@ impl RemoteJwks {
         if keys.is_empty() {
             return Err("no usable signature key in the document".into());
         }
-        Ok(keys)
+        let origin: Arc<str> = Arc::from(self.url.as_str());
+        Ok(keys
+            .into_iter()
+            .map(|k| Key {
+                origin: Some(Arc::clone(&origin)),
+                ..k
+            })
+            .collect())
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Identity {
     pub subject: Option<String>,
     /// `exp` in Unix seconds (always present once verified).
     pub expires_at: Option<u64>,
+    /// `URL#kid` of the JWKS key that verified the token (keys from a JWKS URL only).
+    pub key_id: Option<String>,
     pub claims: Map<String, Value>,
 }
 
@@ -100,6 +102,7 @@ fn load_pem(path: &std::path::Path, alg: Algorithm) -> Result<Key, String> {
     .map_err(|e| format!("not a {alg:?} public key in PEM: {e}"))?;
     Ok(Key {
         kid: None,
+        origin: None,
         alg,
         key,
     })
@@ -117,6 +120,7 @@ fn load_secret(var: &str, alg: Algorithm) -> Result<Key, String> {
     }
     Ok(Key {
         kid: None,
+        origin: None,
         alg,
         key: DecodingKey::from_secret(secret),
     })
@@ -146,6 +150,11 @@ enum Attempt {
 }
 
 impl JwtVerifier {
+    /// The key sets this verifier fetches from URLs.
+    pub fn remote_sets(&self) -> &[Arc<RemoteJwks>] {
+        &self.remote
+    }
+
     /// Load every key of `cfg`. Errors name the key (`auth.jwt.keys[i]`) and what is wrong; all
     /// are reported, not just the first. JWKS URLs are not fetched here.
     pub fn build(cfg: &JwtConfig) -> Result<Arc<JwtVerifier>, Vec<String>> {
@@ -306,7 +315,11 @@ impl JwtVerifier {
             }
             tried = true;
             match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation) {
-                Ok(data) => return Attempt::Done(self.admit(data.claims)),
+                Ok(data) => {
+                    let key_id = key.origin.as_ref().zip(key.kid.as_ref());
+                    let key_id = key_id.map(|(url, kid)| format!("{url}#{kid}"));
+                    return Attempt::Done(self.admit(data.claims, key_id));
+                }
                 Err(e) if is_key_mismatch(e.kind()) => {}
                 Err(e) => return Attempt::Done(Err(AuthFailure::Invalid(label(e.kind())))),
             }
@@ -315,7 +328,11 @@ impl JwtVerifier {
     }
 
     /// Signature and registered claims are good: check `require`, build the identity.
-    fn admit(&self, claims: Map<String, Value>) -> Result<Identity, AuthFailure> {
+    fn admit(
+        &self,
+        claims: Map<String, Value>,
+        key_id: Option<String>,
+    ) -> Result<Identity, AuthFailure> {
         for (name, want) in &self.require {
             if !claim_contains(claims.get(name), want) {
                 return Err(AuthFailure::Insufficient("require_not_met"));
@@ -328,6 +345,7 @@ impl JwtVerifier {
         Ok(Identity {
             subject: claims.get("sub").and_then(Value::as_str).map(str::to_owned),
             expires_at,
+            key_id,
             claims,
         })
     }

@@ -113,6 +113,7 @@ mod tests {
 
     fn identity(expires_at: Option<u64>) -> Identity {
         Identity {
+            key_id: None,
             subject: Some("alice".into()),
             expires_at,
             claims: serde_json::Map::new(),

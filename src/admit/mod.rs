@@ -93,8 +93,11 @@ impl RoutePolicy {
 #[derive(Debug, Clone, Default)]
 pub struct Identity {
     pub subject: Option<String>,
-    /// Unix seconds; a later issue closes the session then.
+    /// Unix seconds: the session is closed then (`session.close_at_token_expiry`).
     pub expires_at: Option<u64>,
+    /// `URL#kid` of the JWKS key that verified the token: the session is closed when a refresh
+    /// drops that key.
+    pub key_id: Option<String>,
 }
 
 /// What admission decided, for the forwarded request and the tunnel.
@@ -219,6 +222,7 @@ async fn authenticate(auth: &Auth, req: &Request<'_>, adm: &mut Admission) -> Re
         adm.identity = Some(Identity {
             subject: identity.subject,
             expires_at: identity.expires_at,
+            key_id: identity.key_id,
         });
         if !cfg.forward_token {
             adm.strip = Some(found);

@@ -192,7 +192,7 @@ where
         backend: up.backend_url.clone(),
         started: std::time::SystemTime::now() - started.elapsed(),
         expires_at: identity.and_then(|i| i.expires_at),
-        key_id: None,
+        key_id: identity.and_then(|i| i.key_id.clone()),
         protocol: "h1",
     });
     let tunnel = Tunnel {

@@ -41,6 +41,11 @@ impl RouteTable {
     }
 
     /// The route with this `host + prefix` label (to carry its state over a reload).
+    /// Every route, most specific first.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.routes.iter()
+    }
+
     pub fn by_label(&self, label: &str) -> Option<&Arc<Route>> {
         self.routes.iter().find(|r| r.label == label)
     }

@@ -7,6 +7,7 @@
 //! and by the admin API; the data path only bumps the handle's atomic counters.
 
 pub mod reason;
+pub mod revoke;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -106,6 +107,9 @@ impl Handle {
 pub struct Registry {
     map: Mutex<HashMap<u64, Arc<Handle>>>,
     next: AtomicU64,
+    /// Set when the gateway drains: a session registered after that (its handshake was in
+    /// flight) is asked to close at once.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// A session's place in the registry; dropping it removes the session.
@@ -140,10 +144,18 @@ impl Registry {
             notify: Notify::new(),
         });
         self.lock().insert(id, Arc::clone(&handle));
+        if self.draining.load(Ordering::Acquire) {
+            handle.request_close(Reason::Drain);
+        }
         Entry {
             handle,
             registry: Arc::downgrade(self),
         }
+    }
+
+    /// From now on, sessions that register are asked to close at once (drain).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
     }
 
     /// The live sessions, oldest first.

@@ -73,6 +73,7 @@ const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 fn hs_verifier(require: Vec<(String, String)>) -> JwtVerifier {
     let key = Key {
         kid: None,
+        origin: None,
         alg: Algorithm::HS256,
         key: DecodingKey::from_secret(SECRET),
     };
@@ -189,11 +190,13 @@ async fn kid_selects_the_key() {
     let ec = test_key(Algorithm::ES256);
     let key = |kid: &str| Key {
         kid: Some(kid.into()),
+        origin: None,
         alg: Algorithm::ES256,
         key: DecodingKey::from_ec_pem(ec.public_pem.as_bytes()).unwrap(),
     };
     let hs = Key {
         kid: Some("h".into()),
+        origin: None,
         alg: Algorithm::HS256,
         key: DecodingKey::from_secret(SECRET),
     };
