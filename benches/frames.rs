@@ -3,24 +3,10 @@
 //! splice would, counting the bytes it says to pass.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use wsgate::tunnel::frames::{Action, Rules, Tracker};
+use wsgate::tunnel::frames::{Action, Rules, Tracker, build};
 
 fn frame(first: u8, payload_len: usize) -> Vec<u8> {
-    let mut out = vec![first];
-    match payload_len {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n if n <= 0xffff => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&[9, 8, 7, 6]);
-    out.resize(out.len() + payload_len, 0x5a);
-    out
+    build::any(first, &vec![0x5a; payload_len], Some([9, 8, 7, 6]))
 }
 
 fn mix() -> Vec<u8> {

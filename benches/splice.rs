@@ -10,6 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
 use wsgate::config::policy::SessionPolicy;
 use wsgate::session::{Info, Registry};
+use wsgate::tunnel::frames::build;
 use wsgate::tunnel::splice::Timeouts;
 use wsgate::tunnel::{self, Terms, drive};
 
@@ -52,26 +53,7 @@ fn registry_entry(reg: &Arc<Registry>) -> wsgate::session::Entry {
 
 /// One binary frame, masked (client) or not (backend).
 fn frame(payload: &[u8], masked: bool) -> Vec<u8> {
-    let mut out = vec![0x82];
-    let m = if masked { 0x80 } else { 0 };
-    if payload.len() < 126 {
-        out.push(m | payload.len() as u8);
-    } else {
-        out.push(m | 126);
-        out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    }
-    if masked {
-        out.extend_from_slice(&[1, 2, 3, 4]);
-        out.extend(
-            payload
-                .iter()
-                .enumerate()
-                .map(|(i, b)| b ^ [1, 2, 3, 4][i % 4]),
-        );
-    } else {
-        out.extend_from_slice(payload);
-    }
-    out
+    build::any(0x82, payload, masked.then_some([1, 2, 3, 4]))
 }
 
 fn bulk(c: &mut Criterion) {

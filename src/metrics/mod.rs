@@ -5,7 +5,7 @@
 //! (`accepted`, `handshake`, `tunnel_opened`, ...). The open-tunnel gauges are held by an
 //! [`OpenTunnel`] guard the tunnel task owns, so they come back down whatever way it ends.
 //! Does not own: serving HTTP (`crate::admin`), deciding reason labels (`crate::error::Refusal`,
-//! `crate::tunnel::splice::End`), or the plain counters tests read (`crate::stats`).
+//! `crate::tunnel::drive::End`), or the plain counters tests read (`crate::stats`).
 //!
 //! Labels are bounded: reasons and outcomes are `&'static str`; listener, route, pool and backend
 //! come from the config. Never a per-address label.
@@ -230,7 +230,7 @@ impl Metrics {
     }
 
     /// A tunnel on `route` closed: its duration, the bytes it relayed each way, and who closed
-    /// it (`crate::tunnel::splice::End::label`, or `"shutdown"`). [`OpenTunnel::closed`] calls
+    /// it (`crate::tunnel::drive::End::label`, or `"shutdown"`). [`OpenTunnel::closed`] calls
     /// this; the gauges are the guard's.
     pub fn tunnel_closed(
         &self,

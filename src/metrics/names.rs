@@ -66,7 +66,9 @@ pub const TUNNEL_BYTES: Name = Name {
 };
 
 /// Counter, `{route, closed_by}`: `client`, `backend`, `client_error`, `backend_error`,
-/// `idle_timeout`, `half_close_timeout`, `shutdown`.
+/// `idle_timeout`, `half_close_timeout`, `shutdown`, or the reason wsgate ended the session
+/// (`token_expired`, `lifetime`, `drain`, `too_big`, `protocol`, `rate`, `keepalive`,
+/// `operator`, `key_revoked`).
 pub const TUNNELS_CLOSED: Name = Name {
     name: "wsgate_tunnels_closed",
     help: "Tunnels closed, by route and by who or what closed them",

@@ -7,26 +7,7 @@ pub const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
 /// One frame with `first` as its first byte (FIN, RSV, opcode), masked or not.
 pub fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
-    let m = if masked { 0x80 } else { 0 };
-    let mut out = vec![first];
-    match payload.len() {
-        n if n < 126 => out.push(m | n as u8),
-        n if n <= 0xffff => {
-            out.push(m | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(m | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    if masked {
-        out.extend_from_slice(&KEY);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
-    } else {
-        out.extend_from_slice(payload);
-    }
-    out
+    wsgate::tunnel::frames::build::any(first, payload, masked.then_some(KEY))
 }
 
 /// A final text frame as a client sends it (masked).

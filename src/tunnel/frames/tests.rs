@@ -4,27 +4,7 @@ use super::*;
 
 /// A frame as a client (masked) or a backend (unmasked) would send it.
 fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
-    let mut out = vec![first];
-    let m = if masked { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => out.push(m | n as u8),
-        n if n <= 0xffff => {
-            out.push(m | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(m | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    let key = [0x11, 0x22, 0x33, 0x44];
-    if masked {
-        out.extend_from_slice(&key);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    } else {
-        out.extend_from_slice(payload);
-    }
-    out
+    build::any(first, payload, masked.then_some([0x11, 0x22, 0x33, 0x44]))
 }
 
 /// What the splice would see: forwarded bytes, with a `|` position list of frame boundaries
