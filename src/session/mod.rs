@@ -68,6 +68,8 @@ pub struct Handle {
     pub info: Info,
     pub counters: Counters,
     close: Mutex<Option<Reason>>,
+    /// Set with `close`, read without the lock on the data path.
+    asked: std::sync::atomic::AtomicBool,
     notify: Notify,
 }
 
@@ -81,6 +83,7 @@ impl Handle {
         }
         *slot = Some(reason);
         drop(slot);
+        self.asked.store(true, Ordering::Release);
         // Stores a permit when the tunnel is not waiting right now, so the request is not lost.
         self.notify.notify_one();
         true
@@ -94,6 +97,11 @@ impl Handle {
             }
             self.notify.notified().await;
         }
+    }
+
+    /// Whether a close was requested (one atomic load: cheap enough for every poll).
+    pub fn is_asked(&self) -> bool {
+        self.asked.load(Ordering::Acquire)
     }
 
     /// The pending close request, if any.
@@ -141,6 +149,7 @@ impl Registry {
             info,
             counters: Counters::default(),
             close: Mutex::new(None),
+            asked: Default::default(),
             notify: Notify::new(),
         });
         self.lock().insert(id, Arc::clone(&handle));

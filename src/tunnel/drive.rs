@@ -147,13 +147,18 @@ where
         &c, &setup, &closing,
     )));
     let mut requested = pin!(handle.close_requested());
+    // The first poll registers this task with the handle's notifier; after that the future is
+    // polled again only once a request is flagged (the notifier wakes the task for it).
+    let mut registered = false;
     poll_fn(|cx| {
         loop {
             if closing.is_none()
+                && (!registered || handle.is_asked())
                 && let Poll::Ready(reason) = requested.as_mut().poll(cx)
             {
                 closing = Some(Closing::start(reason, &mut up, &mut down, &setup));
             }
+            registered = true;
             let result = poll_both(cx, client, backend, &mut up, &mut down, &mut c.first_done);
             publish(handle, &up, &down);
             note_activity(&mut c, &mut up, &mut down);
