@@ -13,17 +13,9 @@ use jsonwebtoken::Algorithm;
 use serde_json::json;
 use support::frames::{client_text, close, server_text};
 use support::peer::Manners;
-use support::session::{Spec, sample, texts};
-use support::tokens::{ISSUER, SigningKey, bearer, claims, now};
+use support::session::{Spec, jwt_route, sample, texts};
+use support::tokens::{SigningKey, bearer, claims, now};
 use support::*;
-
-/// A route policy accepting tokens from `key` with no leeway: a token ends exactly at `exp`.
-fn jwt_route(key: &SigningKey) -> String {
-    format!(
-        "auth: {{ jwt: {{ keys: [ {} ], issuer: \"{ISSUER}\", audience: chat, leeway: 0s }} }}",
-        key.pem_entry()
-    )
-}
 
 #[tokio::test]
 async fn token_expiry_sends_1008_token_expired_to_both_legs() {
@@ -31,7 +23,7 @@ async fn token_expiry_sends_1008_token_expired_to_both_legs() {
     let (name, pem) = key.pem_file();
     // Whole seconds: `exp` passes between 1 and 2 s from now.
     let token = key.sign(&claims(json!({ "exp": now() + 2 })));
-    let rig = Spec::new(&jwt_route(&key))
+    let rig = Spec::new(&jwt_route(&key, "0s"))
         .file(name, pem)
         .header("Authorization", &bearer(&token))
         .start()

@@ -8,6 +8,7 @@ use super::frames::Frame;
 use super::head::Head;
 use super::peer::{LATE, Manners, Peer, RawBackend, raw_client};
 use super::proxy::TestProxy;
+use super::tokens::{AUDIENCE, ISSUER, SigningKey};
 
 /// The route label of the session route `/s`.
 pub const ROUTE: &str = "*/s";
@@ -45,7 +46,9 @@ impl Spec {
         }
     }
 
+    /// Set a `limits:` key (replacing the default `close_timeout`).
     pub fn limit(mut self, key: &str, value: &str) -> Spec {
+        self.limits.retain(|(k, _)| k != key);
         self.limits.push((key.into(), value.into()));
         self
     }
@@ -102,6 +105,16 @@ impl Spec {
             head,
         }
     }
+}
+
+/// A route policy accepting tokens from `key` (its PEM in [`SigningKey::pem_file`]) with this
+/// `leeway`: the session ends `leeway` after the token's `exp`.
+pub fn jwt_route(key: &SigningKey, leeway: &str) -> String {
+    format!(
+        "auth: {{ jwt: {{ keys: [ {} ], issuer: \"{ISSUER}\", audience: {AUDIENCE}, \
+         leeway: {leeway} }} }}",
+        key.pem_entry()
+    )
 }
 
 /// A live session between two raw peers.
