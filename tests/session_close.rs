@@ -152,3 +152,36 @@ async fn a_backend_close_reaches_the_client_unchanged_and_counts_as_the_backends
     assert_eq!(b.len(), 1, "only the client's Close reply: {b:?}");
     rig.counted("1000", "backend").await;
 }
+
+#[tokio::test]
+async fn the_message_rate_counts_client_messages_only_not_fragments_or_backend_messages() {
+    let rig = Spec::new(r#"session: { messages: { rate: "5/s", burst: 5 } }"#)
+        .start()
+        .await;
+    let down: Vec<u8> = (0..8).flat_map(|i| server_text(&format!("d{i}"))).collect();
+    rig.server.send(down);
+    let c = rig
+        .client
+        .until("eight backend messages", |f| texts(f).len() == 8)
+        .await;
+    assert!(!c.iter().any(|f| f.opcode() == 8), "{c:?}");
+    // One message in eight fragments, then four more: five messages, the burst.
+    let mut up = frames::frame(0x01, b"f0", true);
+    for i in 1..7 {
+        up.extend(frames::frame(0x00, format!("f{i}").as_bytes(), true));
+    }
+    up.extend(frames::frame(0x80, b"f7", true));
+    up.extend((1..5).flat_map(|i| client_text(&format!("m{i}"))));
+    rig.client.send(up);
+    let b = rig
+        .server
+        .until("the fragments and four messages", |f| texts(f).len() == 12)
+        .await;
+    assert!(!b.iter().any(|f| f.opcode() == 8), "{b:?}");
+    rig.client.send(client_text("one too many"));
+    let [_, b] = rig
+        .ends(Some((1008, "rate limit")), Some((1001, "going away")))
+        .await;
+    assert_eq!(texts(&b).len(), 12, "{b:?}");
+    rig.counted("1008", "wsgate").await;
+}

@@ -209,3 +209,24 @@ async fn rsv1_is_a_protocol_error_when_the_backend_did_not_negotiate_deflate() {
     assert!(texts(&b).is_empty(), "{b:?}");
     rig.counted("1002", "wsgate").await;
 }
+
+#[tokio::test]
+async fn with_check_frames_off_rfc6455_breaches_pass_but_size_limits_hold() {
+    let rig = Spec::new("session: { check_frames: false, max_frame: 512B }")
+        .start()
+        .await;
+    rig.client.send(frame(0x81, b"unmasked", false));
+    rig.client.send(frame(0xc1, b"rsv1", true));
+    rig.server.send(frame(0x83, b"reserved", false));
+    rig.server
+        .until("both client frames", |f| f.len() == 2)
+        .await;
+    rig.client
+        .until("the backend frame", |f| f.len() == 1)
+        .await;
+    rig.client.send(frame(0x82, &[b'x'; 513], true));
+    let [c, b] = rig.ends(Some((1009, "message too big")), Some(AWAY)).await;
+    assert_eq!(texts(&b), ["unmasked", "rsv1"]);
+    assert_eq!(texts(&c), ["reserved"]);
+    rig.counted("1009", "wsgate").await;
+}
