@@ -185,3 +185,24 @@ async fn the_message_rate_counts_client_messages_only_not_fragments_or_backend_m
     assert_eq!(texts(&b).len(), 12, "{b:?}");
     rig.counted("1008", "wsgate").await;
 }
+
+#[tokio::test]
+async fn a_drain_during_a_client_close_sends_no_second_close_to_the_backend() {
+    let mut rig = Spec::new("")
+        .client(silent(true))
+        .backend(silent(false))
+        .start()
+        .await;
+    rig.client.send(close(1000, "leaving", true));
+    rig.server.until_close("backend").await;
+    rig.proxy.drain();
+    // The backend already has the client's Close: wsgate adds none; the client gets 1001.
+    let c = rig.client.until_close("client").await;
+    rig.server.send(close(1000, "", false));
+    rig.server.shutdown();
+    let [_, b] = rig
+        .ends(Some((1001, "going away")), Some((1000, "leaving")))
+        .await;
+    assert_eq!((c.len(), b.len()), (1, 1), "{c:?} {b:?}");
+    rig.proxy.stopped().await;
+}
