@@ -23,9 +23,11 @@ pub mod echo;
 pub mod expect;
 pub mod frames;
 pub mod head;
+pub mod peer;
 pub mod pools;
 pub mod proxy;
 pub mod scripted;
+pub mod session;
 pub mod tokens;
 
 use std::future::Future;
