@@ -120,7 +120,9 @@ async fn a_client_close_reaches_the_backend_unchanged_and_counts_as_the_clients(
         .start()
         .await;
     let sent = close(4001, "bye", true);
-    rig.client.send(sent.clone());
+    // A data frame after the client's own Close (§5.5.1 forbids it) is not forwarded.
+    rig.client
+        .send([sent.clone(), frames::client_text("after close")].concat());
     rig.server.until_close("backend").await;
     // Relayed byte for byte: same mask key, same payload.
     let (got, _) = rig.server.frames();

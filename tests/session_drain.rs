@@ -129,5 +129,7 @@ async fn a_frame_that_never_finishes_costs_its_leg_the_close() {
         stats.sessions.is_empty() && stats.open_tunnels() == 0
     })
     .await;
+    // The client got no Close, so the close series names none.
+    rig.counted("none", "wsgate").await;
     rig.proxy.stopped().await;
 }

@@ -9,7 +9,6 @@
 //!
 //! Does not own why (that is [`Reason`]) or when (`tunnel::drive`).
 
-use std::pin::Pin;
 use std::task::Context;
 use std::time::Duration;
 
@@ -44,6 +43,8 @@ pub struct Closing {
     to_client: Farewell,
     /// Whether a Close reply is awaited from the client / the backend.
     expect_reply: [bool; 2],
+    /// The frame in flight towards the client did not finish in time: it got no Close.
+    client_abandoned: bool,
 }
 
 impl Closing {
@@ -62,22 +63,23 @@ impl Closing {
             close_timeout: setup.close_timeout,
             to_client,
             expect_reply,
+            client_abandoned: false,
         }
     }
 
-    /// The code the client was sent.
+    /// The code the client was sent (none when its leg lost its Close to a stuck frame).
     pub fn client_code(&self) -> Option<u16> {
         match &self.to_client {
-            Farewell::Close(code, _) => Some(*code),
-            Farewell::Nothing => None,
+            Farewell::Close(code, _) if !self.client_abandoned => Some(*code),
+            _ => None,
         }
     }
 
     /// The reason text the client was sent.
     pub fn client_text(&self) -> Option<String> {
         match &self.to_client {
-            Farewell::Close(_, text) => Some(text.clone()),
-            Farewell::Nothing => None,
+            Farewell::Close(_, text) if !self.client_abandoned => Some(text.clone()),
+            _ => None,
         }
     }
 
@@ -107,10 +109,7 @@ impl Closing {
         if self.phase != Phase::ShuttingDown {
             return false;
         }
-        // A failed shutdown only means that peer is gone already.
-        let client_shut = down.done || Pin::new(&mut *client).poll_shutdown(cx).is_ready();
-        let backend_shut = up.done || Pin::new(&mut *backend).poll_shutdown(cx).is_ready();
-        client_shut && backend_shut
+        super::drive::poll_shut_both(cx, client, backend, up, down)
     }
 
     /// The phase's deadline passed: true to end the session now.
@@ -120,6 +119,7 @@ impl Closing {
         }
         // A frame in flight did not finish: that leg is closed without wsgate's Close, and
         // nothing more goes to it.
+        self.client_abandoned = !written(down);
         for half in [up, down] {
             if !written(half) {
                 half.insert = None;

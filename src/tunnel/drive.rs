@@ -177,6 +177,15 @@ where
                 };
                 return Poll::Ready(outcome(end, &c, &closing, &up, &down));
             }
+            if closing.is_none()
+                && up.peer_close.is_some()
+                && down.peer_close.is_some()
+                && poll_shut_both(cx, client, backend, &up, &down)
+            {
+                // Both Closes passed: the close handshake is complete (§7.1.1, the server
+                // closes the connection first), whoever started it.
+                return Poll::Ready(outcome(End::Client, &c, &closing, &up, &down));
+            }
             if let Some(cl) = closing.as_mut()
                 && cl.poll_finished(cx, client, backend, &mut up, &mut down)
             {
@@ -284,7 +293,7 @@ fn next_deadline(c: &Clocks, setup: &Setup, closing: &Option<Closing>) -> Instan
     }
     consider(setup.expires);
     consider(setup.lifetime);
-    if let Some(ka) = setup.keepalive {
+    if let Some(ka) = setup.keepalive.filter(|_| c.first_close.is_none()) {
         for i in [CLIENT, BACKEND] {
             consider(Some(c.ping_due[i].unwrap_or(c.last_rx[i] + ka.interval)));
         }
@@ -340,7 +349,8 @@ fn keepalive(
     up: &mut Half,
     down: &mut Half,
 ) -> Option<Reason> {
-    let ka = setup.keepalive?;
+    // A session whose close handshake started is not pinged any more.
+    let ka = setup.keepalive.filter(|_| c.first_close.is_none())?;
     for (i, toward) in [(CLIENT, &mut *down), (BACKEND, &mut *up)] {
         match c.ping_due[i] {
             Some(t) if t <= now => {
@@ -359,6 +369,24 @@ fn keepalive(
         }
     }
     None
+}
+
+/// Shut both connections down (TLS close_notify first); true once both are.
+pub(super) fn poll_shut_both<C, B>(
+    cx: &mut Context<'_>,
+    client: &mut C,
+    backend: &mut B,
+    up: &Half,
+    down: &Half,
+) -> bool
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    // A failed shutdown only means that peer is gone already.
+    let client_shut = down.done || Pin::new(&mut *client).poll_shutdown(cx).is_ready();
+    let backend_shut = up.done || Pin::new(&mut *backend).poll_shutdown(cx).is_ready();
+    client_shut && backend_shut
 }
 
 fn poll_both<C, B>(

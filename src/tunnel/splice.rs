@@ -321,9 +321,12 @@ impl Half {
                     return Ok(());
                 }
                 self.close_forwarded = true;
-                // A Close is the last frame on this direction: wsgate adds none after it.
+                // A Close is the last frame on this direction (§5.5.1: no data after it): neither
+                // wsgate nor the peer adds anything after it.
                 self.insert = None;
-                self.emit(cx, dst, &frame)
+                self.emit(cx, dst, &frame)?;
+                self.sealed = true;
+                Ok(())
             }
             _ if self.sealed => Ok(()),
             _ => self.emit(cx, dst, &frame),
