@@ -158,26 +158,7 @@ fn decode_dots(seg: &str) -> Result<String, Refusal> {
 
 /// RFC 3986 §2.1 percent-decoding to bytes; a broken escape stays as written, `+` stays `+`.
 pub(crate) fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let hex = |b: &u8| (*b as char).to_digit(16);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%'
-            && let (Some(h), Some(l)) = (
-                bytes.get(i + 1).and_then(hex),
-                bytes.get(i + 2).and_then(hex),
-            )
-        {
-            // Two hex digits: at most 0xff.
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    out
+    percent_encoding::percent_decode_str(text).collect()
 }
 
 #[cfg(test)]
