@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
 use super::close::Closing;
+pub use super::end::{End, Outcome};
 use super::frames::{Rules, Tracker, Violation, build};
 use super::splice::{Fault, Half, Timeouts};
 use crate::config::policy::Keepalive;
@@ -36,65 +37,6 @@ pub struct Setup {
     /// When `session.max_lifetime` is reached.
     pub lifetime: Option<Instant>,
     pub keepalive: Option<Keepalive>,
-}
-
-/// How a session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum End {
-    /// Both directions finished; the client ended first (or sent the first Close).
-    Client,
-    /// Both directions finished; the backend ended first (or sent the first Close).
-    Backend,
-    /// Reading from or writing to the client failed.
-    ClientError,
-    /// Reading from or writing to the backend failed.
-    BackendError,
-    /// No byte either way for the idle timeout.
-    IdleTimeout,
-    /// One side ended and the other did not follow within the half-close timeout.
-    HalfCloseTimeout,
-    /// wsgate ended the session for this reason, with its close sequence.
-    Wsgate(Reason),
-}
-
-impl End {
-    /// Label for the session record and the `closed_by` metric label.
-    pub fn label(&self) -> &'static str {
-        match self {
-            End::Client => "client",
-            End::Backend => "backend",
-            End::ClientError => "client_error",
-            End::BackendError => "backend_error",
-            End::IdleTimeout => "idle_timeout",
-            End::HalfCloseTimeout => "half_close_timeout",
-            End::Wsgate(r) => r.label(),
-        }
-    }
-
-    /// Who ended it: `client`, `backend` or `wsgate`.
-    pub fn who(&self) -> &'static str {
-        match self {
-            End::Client | End::ClientError => "client",
-            End::Backend | End::BackendError => "backend",
-            _ => "wsgate",
-        }
-    }
-}
-
-/// The end of a session, for its record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    pub end: End,
-    /// The code of the first Close (a peer's, or wsgate's to the client).
-    pub close_code: Option<u16>,
-    /// wsgate's reason text, when wsgate closed.
-    pub close_reason: Option<String>,
-    pub messages_to_backend: u64,
-    pub messages_to_client: u64,
-    /// The rule a peer broke, if that ended it.
-    pub violation: Option<Violation>,
-    /// Keepalive Pings sent to the client and to the backend.
-    pub pings: [u64; 2],
 }
 
 /// Per-session state besides the two directions.

@@ -9,6 +9,7 @@
 
 pub mod close;
 pub mod drive;
+pub mod end;
 pub mod frames;
 pub mod gate;
 pub mod splice;
