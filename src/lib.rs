@@ -23,6 +23,7 @@ pub mod error;
 pub mod gateway;
 pub mod lifecycle;
 pub mod metrics;
+pub mod outbound;
 pub mod proxy;
 pub mod reload;
 pub mod runtime;

@@ -5,14 +5,11 @@
 
 mod support;
 
-use std::time::Duration;
-
 use jsonwebtoken::Algorithm;
 use serde_json::json;
+use support::admit::admitted_after_a_refetch;
 use support::tokens::*;
 use support::*;
-use tokio_tungstenite::tungstenite;
-use wsgate::admit::jwks::MIN_REFETCH;
 
 /// A proxy whose `/chat` route takes JWTs verified with `key`'s PEM public key; `more`: extra
 /// keys of `auth` (`forward_token: true`, `token_from: [...]`).
@@ -312,32 +309,6 @@ async fn jwks_file_verifies_its_kid_and_refuses_an_unknown_kid() {
     assert!(backend.only_request().all("Authorization").is_empty());
 }
 
-/// Retry until `token` is admitted: wsgate refetches a JWKS for an unknown `kid` at most once
-/// per [`MIN_REFETCH`], so the new key may take that long to be picked up. Every other answer
-/// than 401 fails the test.
-async fn admitted_after_a_refetch(proxy: &TestProxy, token: &str) -> Ws {
-    let deadline = tokio::time::Instant::now() + MIN_REFETCH + TIMEOUT;
-    loop {
-        match proxy
-            .ws("/chat")
-            .header("Authorization", &bearer(token))
-            .connect()
-            .await
-        {
-            Ok((mut ws, _)) => {
-                assert_echoes(&mut ws).await;
-                return ws;
-            }
-            Err(tungstenite::Error::Http(r)) if r.status() == 401 => {}
-            Err(e) => panic!("expected 401 until the key set is refreshed, got {e}"),
-        }
-        let now = tokio::time::Instant::now();
-        assert!(now < deadline, "the new key was never picked up");
-        // Polling pace, not synchronisation: the proxy's refetch interval is what we wait out.
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 #[tokio::test]
 async fn jwks_url_key_rotation_is_picked_up_on_an_unknown_kid() {
     let old = SigningKey::new(Algorithm::ES256).with_kid("2024");
@@ -379,4 +350,20 @@ async fn jwks_url_down_at_start_refuses_tokens_until_it_is_reachable() {
     let idp = HttpStub::start_at(addr, json_answer(&jwks(&[&key]))).await;
     admitted_after_a_refetch(&proxy, &token).await;
     assert!(!idp.heads().is_empty());
+}
+
+#[tokio::test]
+async fn jwks_url_with_a_chunk_size_near_2_pow_64_refuses_tokens_and_refresh_recovers() {
+    let key = SigningKey::new(Algorithm::ES256).with_kid("k1");
+    let idp = HttpStub::start(huge_chunk_answer()).await;
+    let keys = format!("{{ jwks_url: \"{}\" }}", idp.url("/jwks.json"));
+    let (proxy, backend) = guarded(&jwt_policy(&keys, "", ""), &[]).await;
+    let token = key.sign(&claims(json!({})));
+    let head = Head::upgrade("/chat").header("Authorization", &bearer(&token));
+    // The fetch fails (no panic: the proxy answers), so the token has no key.
+    assert_refused(&proxy, &backend, head, 401, "token_invalid").await;
+    assert!(!idp.heads().is_empty(), "the JWKS URL was asked");
+    // The identity provider heals: the refresh (timer or unknown kid) still runs and works.
+    idp.set(json_answer(&jwks(&[&key])));
+    admitted_after_a_refetch(&proxy, &token).await;
 }

@@ -2,7 +2,8 @@
 //! service on 127.0.0.1 about each upgrade, like nginx `auth_request`. 2xx admits and its
 //! `copy_headers` reach the backend; 401/403 are relayed; anything else, a dead service or a
 //! timeout is 503. Each test checks what the client got and what the backend (and the service)
-//! saw.
+//! saw. Questions ride one kept-alive connection; an answer that cannot be read whole (a chunk
+//! size near 2^64) is 503, not a panic.
 
 mod support;
 
@@ -151,4 +152,41 @@ async fn unreachable_service_is_503() {
     let policy = format!("auth: {{ request: {{ url: \"http://{addr}/auth\", timeout: 2s }} }}");
     let (proxy, backend) = guarded(&policy, &[]).await;
     assert_refused(&proxy, &backend, client_head(), 503, "auth_unavailable").await;
+}
+
+#[tokio::test]
+async fn service_answer_with_a_chunk_size_near_2_pow_64_is_503_and_the_next_handshake_works() {
+    let service = HttpStub::start(huge_chunk_answer()).await;
+    let (proxy, backend) = guarded_by(&service, "2s").await;
+    assert_refused(&proxy, &backend, client_head(), 503, "auth_unavailable").await;
+    service.set(http_answer(200, ALLOW, ""));
+    let (mut ws, _) = proxy.ws("/chat").connect().await.expect("admitted");
+    assert_echoes(&mut ws).await;
+    assert_eq!(backend.only_request().one("X-User"), Some("alice"));
+    assert_eq!(service.heads().len(), 2);
+}
+
+#[tokio::test]
+async fn handshakes_reuse_the_connection_to_the_service() {
+    const HANDSHAKES: usize = 5;
+    let service = HttpStub::start(keep_alive_answer(200, ALLOW, "")).await;
+    let (proxy, backend) = guarded_by(&service, "2s").await;
+    for _ in 0..HANDSHAKES {
+        let (mut ws, _) = proxy.ws("/chat").connect().await.expect("admitted");
+        assert_echoes(&mut ws).await;
+    }
+    assert_eq!(
+        service.heads().len(),
+        HANDSHAKES,
+        "one question per upgrade"
+    );
+    assert_eq!(backend.requests().len(), HANDSHAKES);
+    let connects = service.connects();
+    assert!(
+        connects < HANDSHAKES,
+        "{connects} connections for {HANDSHAKES} questions: keep-alive not reused"
+    );
+    for asked in service.heads() {
+        assert!(head_field(&asked, "Connection").is_empty(), "{asked}");
+    }
 }

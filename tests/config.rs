@@ -347,3 +347,26 @@ fn mangled_example_never_panics() {
         }
     }
 }
+
+#[test]
+fn auth_request_takes_https_urls() {
+    use wsgate::config::policy::AuthMethod;
+    let yaml = BASE.replace(
+        "pool: echo }",
+        "pool: echo, auth: { request: { url: \"HTTPS://Auth.Example.com/check?v=1\" } } }",
+    );
+    let config = load(&yaml).unwrap_or_else(|e| panic!("{e:#?}"));
+    let auth = config.routes[0].policy.auth.as_ref().expect("auth");
+    let AuthMethod::Request(request) = &auth.method else {
+        panic!("auth request expected")
+    };
+    assert_eq!(
+        (request.authority.as_str(), request.path.as_str()),
+        ("auth.example.com:443", "/check?v=1")
+    );
+    let yaml = BASE.replace(
+        "pool: echo }",
+        "pool: echo, auth: { request: { url: \"ftp://auth.example.com/\" } } }",
+    );
+    assert!(only_error(&yaml).contains("unsupported scheme"));
+}

@@ -2,16 +2,22 @@
 //! `auth_request`.
 //!
 //! Owns: the question (the client's method, its headers minus hop-by-hop and forwarding fields,
-//! no body, sent to the configured path, with `X-Original-URI`, `X-Original-Method`,
-//! `X-Forwarded-For` and `X-Forwarded-Host` set by wsgate) and reading the answer: 2xx admits
-//! and yields the `copy_headers` of the answer, 401/403 are relayed (with `WWW-Authenticate`),
-//! anything else, a connect failure or the timeout is "unavailable" (503). Does not own setting
-//! those headers on the backend request (`upstream::request`) or the refusal's answer.
+//! no body, sent to the configured `http://` or `https://` URL, with `X-Original-URI`,
+//! `X-Original-Method`, `X-Forwarded-For` and `X-Forwarded-Host` set by wsgate) and reading the
+//! answer: 2xx admits and yields the `copy_headers` of the answer, 401/403 are relayed (with
+//! `WWW-Authenticate`), anything else, a connect or TLS failure, an answer that cannot be read
+//! whole within [`MAX_ANSWER_BODY`] or the timeout is "unavailable" (503). The connection is
+//! the shared pooled client's (`outbound::client`), kept alive between questions. Does not own
+//! setting those headers on the backend request (`upstream::request`) or the refusal's answer.
 
 use std::net::IpAddr;
 
-use super::http_client::{self, Url};
+use http_body_util::Empty;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Method, Request, Uri};
+
 use crate::config::policy::AuthRequestConfig;
+use crate::outbound::client::{EmptyRequest, HttpClient};
 use crate::proxy::head::{Fields, RequestHead, is_hop_by_hop};
 
 /// Fields of the client's request never sent to the auth service: hop-by-hop (RFC 9110 §7.6.1),
@@ -27,9 +33,9 @@ const DROPPED: &[&str] = &[
     "x-original-method",
 ];
 
-/// The answer's body is never read: only its status and fields matter, and the connection is
-/// closed after the head.
-const MAX_ANSWER_BODY: Option<usize> = None;
+/// Largest answer body read. Only the status and fields matter, but the body is read to its end
+/// so that the connection can serve the next question.
+pub const MAX_ANSWER_BODY: usize = 64 * 1024;
 
 /// Why the service did not admit the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,14 +56,9 @@ pub async fn ask(
     head: &RequestHead,
     client_ip: IpAddr,
 ) -> Result<Vec<(String, Vec<u8>)>, AuthRequestFailure> {
-    let tls = match Url::parse(&cfg.url).map(|u| http_client::tls_for(&u)) {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return Err(unavailable(cfg, e.kind, &e.detail)),
-        // The config check parsed `url`; a plain connection to `authority` is what remains.
-        Err(_) => None,
-    };
-    let question = question(cfg, head, client_ip);
-    let answer = http_client::request(&cfg.authority, tls, question, cfg.timeout, MAX_ANSWER_BODY)
+    let question = question(cfg, head, client_ip).map_err(|e| unavailable(cfg, "bad_url", &e))?;
+    let answer = HttpClient::shared()
+        .send(question, cfg.timeout, MAX_ANSWER_BODY)
         .await
         .map_err(|e| unavailable(cfg, e.kind, &e.detail))?;
     match answer.status {
@@ -67,14 +68,15 @@ pub async fn ask(
             .flat_map(|want| {
                 answer
                     .headers
+                    .get_all(want.as_str())
                     .iter()
-                    .filter(move |(name, _)| name.eq_ignore_ascii_case(want))
-                    .map(move |(_, value)| (want.clone(), value.clone()))
+                    .map(move |value| (want.clone(), value.as_bytes().to_vec()))
             })
             .collect()),
         status @ (401 | 403) => Err(AuthRequestFailure::Denied {
             status,
-            www_authenticate: answer.header("www-authenticate").map(<[u8]>::to_vec),
+            www_authenticate: (answer.headers.get(hyper::header::WWW_AUTHENTICATE))
+                .map(|v| v.as_bytes().to_vec()),
         }),
         status => Err(unavailable(cfg, "status", &status.to_string())),
     }
@@ -85,44 +87,61 @@ fn unavailable(cfg: &AuthRequestConfig, kind: &'static str, detail: &str) -> Aut
     AuthRequestFailure::Unavailable
 }
 
-/// The request head sent to the service.
-fn question(cfg: &AuthRequestConfig, head: &RequestHead, client_ip: IpAddr) -> Vec<u8> {
+/// `scheme://authority/path` of the service, the scheme as `url` says (the config check allowed
+/// only `http` and `https`).
+fn service_uri(cfg: &AuthRequestConfig) -> Result<Uri, String> {
+    let https = cfg
+        .url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{}{}", cfg.authority, cfg.path)
+        .parse()
+        .map_err(|e| format!("{e}"))
+}
+
+/// The request sent to the service. `Host` is the service's (set by the client from the URI).
+fn question(
+    cfg: &AuthRequestConfig,
+    head: &RequestHead,
+    client_ip: IpAddr,
+) -> Result<EmptyRequest, String> {
     let named: Vec<String> = head
         .tokens("connection")
         .map(str::to_ascii_lowercase)
         .collect();
-    let mut out = Vec::with_capacity(512 + head.fields.len() * 48);
-    let mut line = |name: &str, value: &[u8]| {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
+    let method = Method::from_bytes(head.method.as_bytes()).map_err(|e| e.to_string())?;
+    let mut request = Request::builder()
+        .method(method)
+        .uri(service_uri(cfg)?)
+        .body(Empty::new())
+        .map_err(|e| e.to_string())?;
+    let fields = request.headers_mut();
+    let mut add = |name: &[u8], value: &[u8]| {
+        // The client's head was parsed as HTTP, so its fields are valid; skip any that is not.
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+            fields.append(n, v);
+        }
     };
-    let request_line = format!("{} {} HTTP/1.1\r\n", head.method, cfg.path);
-    line("Host", cfg.authority.as_bytes());
     for field in &head.fields {
         let lower = field.name.to_ascii_lowercase();
         if !(is_hop_by_hop(&lower) || DROPPED.contains(&lower.as_str()) || named.contains(&lower)) {
-            line(&field.name, &field.value);
+            add(field.name.as_bytes(), &field.value);
         }
     }
-    line("X-Original-URI", head.target.as_bytes());
-    line("X-Original-Method", head.method.as_bytes());
-    line("X-Forwarded-For", client_ip.to_string().as_bytes());
+    add(b"x-original-uri", head.target.as_bytes());
+    add(b"x-original-method", head.method.as_bytes());
+    add(b"x-forwarded-for", client_ip.to_string().as_bytes());
     if let Ok(host) = head.single("host") {
-        line("X-Forwarded-Host", host);
+        add(b"x-forwarded-host", host);
     }
-    line("Connection", b"close");
-    out.extend_from_slice(b"\r\n");
-    let mut whole = request_line.into_bytes();
-    whole.append(&mut out);
-    whole
+    Ok(request)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admit::http_client::tests::serve;
+    use crate::outbound::client::tests::serve;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -172,27 +191,28 @@ mod tests {
             ("X-Roles".to_owned(), b"b".to_vec()),
         ];
         assert_eq!(got, Ok(want));
-        let seen = seen.lock().unwrap().clone();
-        assert!(seen.starts_with("GET /auth?v=1 HTTP/1.1\r\n"), "{seen}");
+        // Field names go out lower-case (hyper's choice; HTTP field names are case-insensitive).
+        let seen = seen.lock().unwrap().to_ascii_lowercase();
+        assert!(seen.starts_with("get /auth?v=1 http/1.1\r\n"), "{seen}");
         for has in [
-            "Host: 127.0.0.1:",
-            "Authorization: Bearer t\r\n",
-            "Cookie: session=s\r\n",
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
-            "X-Original-URI: /ws?room=1\r\n",
-            "X-Original-Method: GET\r\n",
-            "X-Forwarded-For: 203.0.113.7\r\n",
-            "X-Forwarded-Host: chat.example.com\r\n",
-            "Connection: close\r\n",
+            "host: 127.0.0.1:",
+            "authorization: bearer t\r\n",
+            "cookie: session=s\r\n",
+            "sec-websocket-key: dghlihnhbxbszsbub25jzq==\r\n",
+            "x-original-uri: /ws?room=1\r\n",
+            "x-original-method: get\r\n",
+            "x-forwarded-for: 203.0.113.7\r\n",
+            "x-forwarded-host: chat.example.com\r\n",
         ] {
             assert!(seen.contains(has), "{has:?} missing in {seen}");
         }
         for hasnt in [
-            "Upgrade:",
-            "X-Secret-Hop",
+            "upgrade:",
+            "x-secret-hop",
             "6.6.6.6",
             "/spoofed",
-            "\r\nHost: chat",
+            "\r\nhost: chat",
+            "connection:",
         ] {
             assert!(!seen.contains(hasnt), "{hasnt:?} leaked in {seen}");
         }
@@ -221,6 +241,7 @@ mod tests {
         for answer in [
             Some("HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"),
             Some("HTTP/1.1 302 Found\r\nLocation: /login\r\n\r\n"),
+            Some("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff0\r\nAA"),
             Some("garbage\r\n\r\n"),
             Some(""),
             None, // never answers: the timeout

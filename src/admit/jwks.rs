@@ -3,7 +3,7 @@
 //!
 //! Owns: which JWKs are usable (signature keys whose algorithm can be pinned: by `alg`, else by
 //! the curve for EC/OKP keys, else RS256 for RSA; encryption keys and `oct` keys without `alg`
-//! are skipped), the fetch (timeout, 1 MiB cap), the cache (`ArcSwap`), the refresh timer, and
+//! are skipped), the fetch (timeout, 1 MiB cap, through the pooled `outbound::client`), the cache (`ArcSwap`), the refresh timer, and
 //! the refresh on an unknown `kid` (single-flight, at most once per 10 s, so a `kid` spray cannot
 //! hammer the identity provider). A failed refresh keeps the last good set. Does not own token
 //! verification (`jwt`).
@@ -19,7 +19,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::http_client;
+use crate::outbound::client::HttpClient;
 
 /// Largest JWKS document accepted.
 pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
@@ -274,7 +274,8 @@ impl RemoteJwks {
     }
 
     async fn try_fetch(&self) -> Result<Vec<Key>, String> {
-        let answer = http_client::get(&self.url, FETCH_TIMEOUT, MAX_DOCUMENT_BYTES)
+        let answer = HttpClient::shared()
+            .get(&self.url, FETCH_TIMEOUT, MAX_DOCUMENT_BYTES)
             .await
             .map_err(|e| e.to_string())?;
         if answer.status != 200 {

@@ -176,7 +176,7 @@ impl JwtVerifier {
                     Ok(set) => keys.extend(set),
                     Err(e) => errors.push(format!("{at}: {}: {e}", path.display())),
                 },
-                JwtKey::JwksUrl { url, refresh } => match super::http_client::Url::parse(url) {
+                JwtKey::JwksUrl { url, refresh } => match crate::outbound::client::parse_url(url) {
                     Ok(_) => remote.push(Arc::new(RemoteJwks::new(url.clone(), *refresh))),
                     Err(e) => errors.push(format!("{at}: {e}")),
                 },

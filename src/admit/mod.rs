@@ -7,7 +7,6 @@
 //! The result, [`Admission`], says what the forwarded request must drop and add.
 
 pub mod auth_request;
-pub mod http_client;
 pub mod jwks;
 pub mod jwt;
 pub mod jwt_cache;

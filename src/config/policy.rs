@@ -137,7 +137,8 @@ pub enum TokenSource {
 /// `auth.request`: ask an HTTP service (like nginx `auth_request`).
 #[derive(Debug, Clone)]
 pub struct AuthRequestConfig {
-    /// As written, `http://HOST:PORT/PATH`.
+    /// As written, `http(s)://HOST[:PORT]/PATH`; `https://` is verified against the system
+    /// roots.
     pub url: String,
     /// `host:port` to connect to.
     pub authority: String,

@@ -127,7 +127,8 @@ async fn dechunk<S: AsyncRead + Unpin>(
                 }
             }
         }
-        if body.len() + size > max {
+        // A size near usize::MAX must not wrap: compare against what is left of `max`.
+        if size > max.saturating_sub(body.len()) {
             return Err(Refusal::BackendMalformed);
         }
         fill(stream, &mut raw, pos + size + 2).await?;
@@ -206,5 +207,9 @@ mod tests {
         assert_eq!(answer(short, 64).await, Err(Refusal::BackendClosed));
         let bad_chunk = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
         assert_eq!(answer(bad_chunk, 64).await, Err(Refusal::BackendMalformed));
+        // A chunk size near 2^64 after some body: refused, not an overflow.
+        let huge = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                     20\r\n................................\r\nfffffffffffffff0\r\nx";
+        assert_eq!(answer(huge, 64).await, Err(Refusal::BackendMalformed));
     }
 }

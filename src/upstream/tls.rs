@@ -1,8 +1,8 @@
 //! TLS towards `wss://` backends: the rustls client configuration of a pool and the bounded
 //! handshake, with errors that name the reason (for the 502 log line).
 //!
-//! Owns: the trust anchors (the pool's `tls.ca` PEM bundle, else the system roots loaded once by
-//! `admit::http_client`), the optional client certificate (mTLS), ALPN `http/1.1` and TLS 1.2+.
+//! Owns: the trust anchors (the pool's `tls.ca` PEM bundle, else the system CA bundle), the
+//! optional client certificate (mTLS), ALPN `http/1.1` and TLS 1.2+.
 //! Does not own the TCP connect (`upstream::connect`), which name to verify (`config` resolves
 //! `tls.server_name` against the URL host), or what happens after the handshake.
 
@@ -19,7 +19,6 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::admit::http_client;
 use crate::config::BackendTls;
 
 /// The only application protocol a WebSocket upgrade can ride on (RFC 6455 §4.1).
@@ -30,8 +29,8 @@ const ALPN_HTTP1: &[u8] = b"http/1.1";
 /// `None` (no `tls:` block) trusts the system roots and sends no client certificate.
 pub fn connector(tls: Option<&BackendTls>) -> Result<TlsConnector, String> {
     let base = match tls.and_then(|t| t.ca.as_ref()) {
-        Some(ca) => http_client::client_config(load_roots(ca)?)?,
-        None => http_client::client_config(http_client::system_roots())?,
+        Some(ca) => client_config(load_roots(ca)?)?,
+        None => client_config(system_roots())?,
     };
     // Cloning keeps the verifier and provider; only what differs per pool is changed.
     let mut config = ClientConfig::clone(&base);
@@ -47,6 +46,50 @@ pub fn connector(tls: Option<&BackendTls>) -> Result<TlsConnector, String> {
         _ => {}
     }
     Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// Where the system trust store usually lives (what `openssl-probe` looks for), after
+/// `SSL_CERT_FILE`.
+const CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// A client config trusting `roots`, on the aws-lc-rs provider, TLS 1.2 and 1.3.
+fn client_config(roots: RootCertStore) -> Result<Arc<ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS client versions: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The system's CA bundle: `SSL_CERT_FILE`, else the first bundle found at a usual place.
+/// Empty (every `wss://` handshake fails, logged) when none is found.
+fn system_roots() -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    let env = std::env::var("SSL_CERT_FILE").ok();
+    let paths = env
+        .iter()
+        .map(String::as_str)
+        .chain(CA_BUNDLES.iter().copied());
+    for path in paths {
+        let Ok(certs) = CertificateDer::pem_file_iter(path) else {
+            continue;
+        };
+        let (added, _) = roots.add_parsable_certificates(certs.filter_map(Result::ok));
+        if added > 0 {
+            tracing::debug!(path, added, "loaded the system CA bundle");
+            return roots;
+        }
+    }
+    tracing::warn!("no system CA bundle found; wss:// backends will fail (set SSL_CERT_FILE)");
+    roots
 }
 
 /// The TLS handshake over `tcp`, verifying the certificate for `server_name` (a DNS name or an

@@ -1,21 +1,24 @@
 //! Helpers for the admission tests: connections from another loopback address (an untrusted
 //! peer), PROXY protocol preambles, refusals that come after tunnels already reached the backend,
-//! and `Retry-After`.
+//! `Retry-After`, and waiting out a JWKS refetch.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use futures_util::SinkExt;
 use rustls::pki_types::ServerName;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
-use tokio_tungstenite::MaybeTlsStream;
+use tokio_tungstenite::{MaybeTlsStream, tungstenite};
+use wsgate::admit::jwks::MIN_REFETCH;
 
 use super::client::{Answer, ClientStream, Ws, exchange, messages_until_closed, read_head};
 use super::expect::{Backend, assert_closing};
 use super::head::{ACCEPT, Head};
 use super::proxy::TestProxy;
-use super::{eventually, within};
+use super::tokens::{assert_echoes, bearer};
+use super::{TIMEOUT, eventually, within};
 
 /// The address every test client binds to when it plays an untrusted peer. The proxies in these
 /// tests trust `127.0.0.1/32` only.
@@ -166,4 +169,30 @@ pub fn sock(s: &str) -> SocketAddr {
 /// Parse an IP address written in a test.
 pub fn ip(s: &str) -> IpAddr {
     s.parse().expect("test IP address")
+}
+
+/// Retry until `token` is admitted: wsgate refetches a JWKS for an unknown `kid` at most once
+/// per [`MIN_REFETCH`], so the new key may take that long to be picked up. Every other answer
+/// than 401 fails the test.
+pub async fn admitted_after_a_refetch(proxy: &TestProxy, token: &str) -> Ws {
+    let deadline = tokio::time::Instant::now() + MIN_REFETCH + TIMEOUT;
+    loop {
+        match proxy
+            .ws("/chat")
+            .header("Authorization", &bearer(token))
+            .connect()
+            .await
+        {
+            Ok((mut ws, _)) => {
+                assert_echoes(&mut ws).await;
+                return ws;
+            }
+            Err(tungstenite::Error::Http(r)) if r.status() == 401 => {}
+            Err(e) => panic!("expected 401 until the key set is refreshed, got {e}"),
+        }
+        let now = tokio::time::Instant::now();
+        assert!(now < deadline, "the new key was never picked up");
+        // Polling pace, not synchronisation: the proxy's refetch interval is what we wait out.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -4,11 +4,13 @@
 //! the proxy's config as a PEM file or a JWK, its private half signs tokens with jsonwebtoken.
 //! [`claims`] are claims the test policy ([`jwt_policy`]) accepts; [`unsigned`] and [`hs256`]
 //! forge the tokens an attacker would try. [`guarded`] starts a proxy with a policy in front of
-//! an echo backend and [`connect_with`] opens a tunnel with a bearer token. [`HttpStub`] is a one-answer-per-connection HTTP/1.1 server on
-//! `127.0.0.1:0` standing in for an identity provider (JWKS) or an `auth.request` service; it
-//! records every request head and its answer can be changed while it runs.
+//! an echo backend and [`connect_with`] opens a tunnel with a bearer token. [`HttpStub`] is an
+//! HTTP/1.1 server on `127.0.0.1:0` standing in for an identity provider (JWKS) or an
+//! `auth.request` service; it records every request head and counts connections, and its answer
+//! can be changed while it runs (one answer per connection, or keep-alive).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -215,6 +217,8 @@ pub async fn connect_with(proxy: &TestProxy, token: &str) -> Ws {
 pub enum Reply {
     /// Write these bytes and close.
     Bytes(Vec<u8>),
+    /// Write these bytes and keep the connection for the next request (HTTP/1.1 keep-alive).
+    KeepAlive(Vec<u8>),
     /// Read the head, never answer; hold the connection until the peer closes it.
     Silent,
 }
@@ -232,6 +236,16 @@ pub fn http_answer(status: u16, headers: &[(&str, &str)], body: &str) -> Reply {
     Reply::Bytes(out.into_bytes())
 }
 
+/// The same answer without `Connection: close`, the connection kept for the next request.
+pub fn keep_alive_answer(status: u16, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut out = format!("HTTP/1.1 {status} Test\r\n");
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    Reply::KeepAlive(out.into_bytes())
+}
+
 /// `200` with a JSON body.
 pub fn json_answer(body: &str) -> Reply {
     http_answer(200, &[("Content-Type", "application/json")], body)
@@ -242,6 +256,7 @@ pub struct HttpStub {
     addr: SocketAddr,
     reply: Arc<Mutex<Reply>>,
     heads: Arc<Mutex<Vec<String>>>,
+    connects: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -264,9 +279,11 @@ impl HttpStub {
         let addr = listener.local_addr().expect("stub address");
         let reply = Arc::new(Mutex::new(reply));
         let heads = Arc::new(Mutex::new(Vec::new()));
-        let (r, h) = (reply.clone(), heads.clone());
+        let connects = Arc::new(AtomicUsize::new(0));
+        let (r, h, c) = (reply.clone(), heads.clone(), connects.clone());
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
+                c.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(answer(tcp, r.clone(), h.clone()));
             }
         });
@@ -274,6 +291,7 @@ impl HttpStub {
             addr,
             reply,
             heads,
+            connects,
             task,
         }
     }
@@ -292,6 +310,11 @@ impl HttpStub {
         *self.reply.lock().expect("no panics while locked") = reply;
     }
 
+    /// TCP connections accepted so far.
+    pub fn connects(&self) -> usize {
+        self.connects.load(Ordering::SeqCst)
+    }
+
     /// Every request head received so far, in order.
     pub fn heads(&self) -> Vec<String> {
         self.heads.lock().expect("no panics while locked").clone()
@@ -306,22 +329,39 @@ impl Drop for HttpStub {
 
 async fn answer(mut tcp: TcpStream, reply: Arc<Mutex<Reply>>, heads: Arc<Mutex<Vec<String>>>) {
     // The proxy bounds its own requests; a stub connection lives at most as long as the test.
-    let Ok(Some((head, _))) = read_head_bytes(&mut tcp).await else {
-        return;
-    };
-    let head = String::from_utf8_lossy(&head).into_owned();
-    heads.lock().expect("no panics while locked").push(head);
-    let reply = reply.lock().expect("no panics while locked").clone();
-    match reply {
-        Reply::Bytes(bytes) => {
-            let _ = tcp.write_all(&bytes).await;
-            let _ = tcp.shutdown().await;
-        }
-        Reply::Silent => {
-            let mut sink = [0u8; 1024];
-            while let Ok(1..) = tcp.read(&mut sink).await {}
+    // Requests have no body, and the proxy waits for each answer (no pipelining).
+    while let Ok(Some((head, _))) = read_head_bytes(&mut tcp).await {
+        let head = String::from_utf8_lossy(&head).into_owned();
+        heads.lock().expect("no panics while locked").push(head);
+        let reply = reply.lock().expect("no panics while locked").clone();
+        match reply {
+            Reply::Bytes(bytes) => {
+                let _ = tcp.write_all(&bytes).await;
+                let _ = tcp.shutdown().await;
+                return;
+            }
+            Reply::KeepAlive(bytes) => {
+                if tcp.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            Reply::Silent => {
+                let mut sink = [0u8; 1024];
+                while let Ok(1..) = tcp.read(&mut sink).await {}
+                return;
+            }
         }
     }
+}
+
+/// A `200` whose chunked body has one ordinary 32-byte chunk, then declares a chunk of
+/// `fffffffffffffff0` bytes (near 2^64) and ends: the size plus what was read overflows, which
+/// once panicked a hand-written chunk decoder.
+pub fn huge_chunk_answer() -> Reply {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                Transfer-Encoding: chunked\r\n\r\n";
+    let first = format!("20\r\n{}\r\n", " ".repeat(32));
+    Reply::Bytes(format!("{head}{first}fffffffffffffff0\r\n{{\"keys\": [").into_bytes())
 }
 
 /// The value of field `name` in a raw request head (case-insensitive), if present once or more.

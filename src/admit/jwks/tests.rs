@@ -35,9 +35,9 @@ fn pins_algorithms_and_skips_what_it_cannot_pin() {
     assert!(parse_set(b"nope").is_err());
 }
 
-use crate::admit::http_client::tests::serve;
 use crate::admit::jwt::tests::{claims, config, sign, test_key};
 use crate::admit::jwt::{AuthFailure, JwtVerifier};
+use crate::outbound::client::tests::serve;
 use base64::Engine;
 use serde_json::Value;
 use std::sync::Mutex as StdMutex;

@@ -188,7 +188,7 @@ pub(super) fn sorted(raw: SpannedMap) -> Vec<(Spanned<String>, Spanned<String>)>
 
 /// `auth.request`: where to ask, how long to wait, which answer headers to copy.
 fn auth_request(raw: RawAuthRequest, at: &str, errs: &mut Errors) -> Option<AuthRequestConfig> {
-    let target = errs.check(&raw.url, format!("{at}.url"), |u| http_url(u, false));
+    let target = errs.check(&raw.url, format!("{at}.url"), http_url);
     let timeout = match &raw.timeout {
         None => Some(Duration::from_secs(2)),
         Some(t) => errs.check(t, format!("{at}.timeout"), parse_positive_duration),

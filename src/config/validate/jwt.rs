@@ -178,7 +178,7 @@ fn jwks_key(
         None => Some(Duration::from_secs(600)),
         Some(r) => errs.check(r, format!("{at}.refresh"), parse_refresh),
     };
-    errs.check(value, value_at, |u| http_url(u, true))?;
+    errs.check(value, value_at, http_url)?;
     Some(JwtKey::JwksUrl {
         url: value.value.clone(),
         refresh: refresh?,

@@ -175,24 +175,15 @@ pub(super) struct HttpTarget {
     pub path: String,
 }
 
-/// `http://HOST[:PORT][/PATH][?QUERY]`, and `https://` too when `https` is true.
-pub(super) fn http_url(url: &str, https: bool) -> Result<HttpTarget, String> {
-    let expected = if https {
-        "expected http(s)://HOST[:PORT]/PATH"
-    } else {
-        "expected http://HOST[:PORT]/PATH"
-    };
+/// `http(s)://HOST[:PORT][/PATH][?QUERY]` (a JWKS URL, an auth service).
+pub(super) fn http_url(url: &str) -> Result<HttpTarget, String> {
+    let expected = "expected http(s)://HOST[:PORT]/PATH";
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!("`{url}` is not a URL; {expected}"));
     };
     let default_port = match scheme.to_ascii_lowercase().as_str() {
         "http" => 80,
-        "https" if https => 443,
-        "https" => {
-            return Err(format!(
-                "`{url}`: https:// is not supported here; run the service on a local http:// address"
-            ));
-        }
+        "https" => 443,
         _ => {
             return Err(format!(
                 "unsupported scheme `{scheme}://` in `{url}`; {expected}"
@@ -354,30 +345,33 @@ mod tests {
 
     #[test]
     fn http_urls() {
-        let ok = |u, https| http_url(u, https).unwrap();
+        let ok = |u| http_url(u).unwrap();
         let target = |authority: &str, path: &str| HttpTarget {
             authority: authority.to_owned(),
             path: path.to_owned(),
         };
         assert_eq!(
-            ok("http://127.0.0.1:9100/auth", false),
+            ok("http://127.0.0.1:9100/auth"),
             target("127.0.0.1:9100", "/auth")
         );
-        assert_eq!(ok("HTTP://Auth.Local", false), target("auth.local:80", "/"));
-        assert_eq!(ok("http://[::1]?x=1", false), target("[::1]:80", "/?x=1"));
+        assert_eq!(ok("HTTP://Auth.Local"), target("auth.local:80", "/"));
+        assert_eq!(ok("http://[::1]?x=1"), target("[::1]:80", "/?x=1"));
         assert_eq!(
-            ok("https://id.example.com/jwks", true),
+            ok("https://id.example.com/jwks"),
             target("id.example.com:443", "/jwks")
         );
-        let err = |u, https| http_url(u, https).unwrap_err();
-        assert!(err("https://a/x", false).contains("not supported here"));
-        assert!(err("ws://a/x", true).contains("unsupported scheme"));
-        assert!(err("http://u@a/x", false).contains("user info"));
-        assert!(err("http://a/x#y", false).contains("fragment"));
-        assert!(err("http://a/x y", false).contains("spaces"));
-        assert!(err("http:///x", false).contains("no host"));
-        assert!(err("http://a:0/", false).contains("invalid port"));
-        assert!(err("a:1/x", false).contains("not a URL"));
+        assert_eq!(
+            ok("HTTPS://Auth.Example.com:8443/check?x=1"),
+            target("auth.example.com:8443", "/check?x=1")
+        );
+        let err = |u| http_url(u).unwrap_err();
+        assert!(err("ws://a/x").contains("unsupported scheme"));
+        assert!(err("http://u@a/x").contains("user info"));
+        assert!(err("http://a/x#y").contains("fragment"));
+        assert!(err("http://a/x y").contains("spaces"));
+        assert!(err("http:///x").contains("no host"));
+        assert!(err("http://a:0/").contains("invalid port"));
+        assert!(err("a:1/x").contains("not a URL"));
     }
 
     #[test]
