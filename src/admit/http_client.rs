@@ -4,7 +4,7 @@
 //! Owns: `http://` / `https://` URL parsing, one connection per request (`Connection: close`),
 //! TLS via tokio-rustls with the system trust store (or one installed with [`set_tls_config`]),
 //! and the bounds: one timeout over connect + TLS + request + answer, a head size cap and a body
-//! cap. Answer framing is `upstream::answer`'s. Does not own retries, redirects or pooling (none
+//! cap. Answer framing is `answer`'s. Does not own retries, redirects or pooling (none
 //! of its callers want them).
 
 use std::sync::{Arc, OnceLock};
@@ -18,7 +18,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::error::Refusal;
-use crate::upstream::answer;
+
+mod answer;
 
 /// Bound on an answer head.
 const MAX_HEAD_BYTES: usize = 64 * 1024;

@@ -1,6 +1,8 @@
-//! Reading the backend's answer: the head within a size bound, and for a non-101 answer its body
-//! within `max_relayed_body_bytes` (Content-Length, chunked, or until close), so it can be relayed
-//! to the client as an ordinary, self-delimited response.
+//! Reading the answer of an admission-stage service (JWKS, `auth.request`): the head within a
+//! size bound, and its body within a bound (Content-Length, chunked, or until close).
+//!
+//! The backend leg no longer uses this (it is on hyper: `upstream::h1`); it lives here until this
+//! client moves onto hyper too. Chunk sizes are checked arithmetic: a size near 2^64 is refused.
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -127,7 +129,8 @@ async fn dechunk<S: AsyncRead + Unpin>(
                 }
             }
         }
-        if body.len() + size > max {
+        // Checked: a chunk size near 2^64 must not wrap past the bound (it used to panic).
+        if body.len().checked_add(size).is_none_or(|n| n > max) {
             return Err(Refusal::BackendMalformed);
         }
         fill(stream, &mut raw, pos + size + 2).await?;
@@ -206,5 +209,8 @@ mod tests {
         assert_eq!(answer(short, 64).await, Err(Refusal::BackendClosed));
         let bad_chunk = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
         assert_eq!(answer(bad_chunk, 64).await, Err(Refusal::BackendMalformed));
+        let huge = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+            10\r\n0123456789abcdef\r\nfffffffffffffff0\r\nxx";
+        assert_eq!(answer(huge, 64).await, Err(Refusal::BackendMalformed));
     }
 }
