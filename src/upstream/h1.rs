@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::error::Refusal;
 
@@ -61,12 +62,14 @@ where
         .max_buf_size(max_head.max(HYPER_MIN_BUF))
         .handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
         .await?;
-    let link = Link(tokio::spawn(async move {
+    let driver = async move {
         let driven = tokio::time::timeout_at(deadline, conn.with_upgrades()).await;
         if let Ok(Err(e)) = driven {
             tracing::debug!(error = %e, "backend connection ended");
         }
-    }));
+    };
+    // In the connection's span, so its log lines name the peer and the backend.
+    let link = Link(tokio::spawn(driver.instrument(tracing::Span::current())));
     // hyper skips 1xx heads other than 101; this is how one is seen at all.
     let (interim_tx, mut interim_rx) = watch::channel(None);
     hyper::ext::on_informational(&mut request, move |res| {
