@@ -28,7 +28,7 @@ use crate::runtime::{ListenerRuntime, Runtime};
 use crate::stats::{GaugeGuard, Stats};
 use crate::tunnel::splice::Timeouts;
 use crate::tunnel::{self, Session, Tunnel};
-use crate::upstream::{self, BackendStream, LiveGuard, answer, balance, request};
+use crate::upstream::{self, BackendStream, LiveGuard, balance, h1, request};
 
 /// What one connection needs from the gateway.
 pub struct ConnCtx {
@@ -278,7 +278,7 @@ where
         admission: &admission,
         client_ip,
         proto: ctx.listener.proto(),
-    });
+    })?;
     let pool = &route.pool;
     let key = pool
         .hash_key
@@ -291,8 +291,8 @@ where
     };
     let client_addr = SocketAddr::new(client_ip, ctx.peer.port());
     let upstream::Answered {
-        stream: mut upstream,
         answer,
+        link,
         backend,
         deadline,
     } = upstream::exchange(
@@ -305,29 +305,40 @@ where
     )
     .await?;
     // RFC 6455 §4.1 on the answer.
+    let status = answer.status().as_u16();
     let verdict = verify::check(&answer, &upgrade).map_err(|bad| {
-        tracing::warn!(backend = %backend.url, rule = bad.label(), status = answer.status, "bad upgrade answer");
+        tracing::warn!(backend = %backend.url, rule = bad.label(), status, "bad upgrade answer");
         backend.health.report_failure(&pool.passive, &backend.url);
         Refusal::from(bad)
     })?;
     backend.health.report_success();
     if verdict == Verdict::Relay {
-        let body = tokio::time::timeout_at(
-            deadline,
-            answer::read_body(&mut upstream, &answer, limits.max_relayed_body_bytes),
-        )
-        .await
-        .map_err(|_| Refusal::BackendTimeout)??;
-        respond::relay(client, &answer, &body).await;
-        return Ok(Exchange::Relayed(answer.status));
+        let (parts, body) = answer.into_parts();
+        let max = limits.max_relayed_body_bytes;
+        let body = tokio::time::timeout_at(deadline, h1::read_body(body, &parts.headers, max))
+            .await
+            .map_err(|_| Refusal::BackendTimeout)??;
+        // The backend connection closes before the client hears anything.
+        drop(link);
+        let reason = parts.extensions.get::<hyper::ext::ReasonPhrase>();
+        let reason = reason.map(hyper::ext::ReasonPhrase::as_bytes);
+        respond::relay(client, parts.status, reason, &parts.headers, &body).await;
+        return Ok(Exchange::Relayed(status));
     }
+    // The stream back from hyper, with what the backend sent behind its 101, before the client
+    // hears of the upgrade.
+    let switching =
+        respond::switching_protocols(answer.headers(), &verdict, admission.marker.as_deref());
+    let (upstream, to_client_first) =
+        tokio::time::timeout_at(deadline, h1::upgrade::<BackendStream>(answer, link))
+            .await
+            .map_err(|_| Refusal::BackendTimeout)??;
     // 7. The 101 to the client; the tunnel takes it from here.
     let live = LiveGuard::new(&backend);
     let open = ctx
         .stats
         .metrics
         .tunnel_opened(&route.label, &pool.name, &backend.url);
-    let switching = respond::switching_protocols(&answer, &verdict, admission.marker.as_deref());
     let setup = tunnel::setup(&tunnel::Terms {
         policy: &route.policy.session,
         timeouts: Timeouts {
@@ -356,7 +367,7 @@ where
         route: route.label.clone(),
         backend_url: backend.url.clone(),
         to_backend_first: head.rest,
-        to_client_first: answer.rest,
+        to_client_first,
         setup,
     })))
 }

@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
+use hyper::{HeaderMap, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::admit::Denial;
-use crate::proxy::head::{Fields, ResponseHead, is_hop_by_hop};
-use crate::proxy::verify::Verdict;
+use crate::proxy::head::is_hop_by_hop;
+use crate::proxy::verify::{self, Verdict};
 
 /// How long writing an answer to a client may take before the connection is just dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,21 +49,23 @@ pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, denial: &
     send_and_close(stream, &out).await;
 }
 
-/// Relay a final non-101 answer: its status and end-to-end fields, the decoded body with a
-/// Content-Length, and `Connection: close`.
+/// Relay a final non-101 answer: its status (with the backend's reason phrase when it sent one
+/// of its own), its end-to-end fields, the decoded body with a Content-Length, and
+/// `Connection: close`.
 pub async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
-    answer: &ResponseHead,
+    status: StatusCode,
+    reason: Option<&[u8]>,
+    headers: &HeaderMap,
     body: &[u8],
 ) {
     let mut out = Vec::with_capacity(512 + body.len());
-    let reason = if answer.reason.is_empty() {
-        reason_phrase(answer.status)
-    } else {
-        &answer.reason
-    };
-    status_line(&mut out, answer.status, reason);
-    relay_fields(&mut out, answer);
+    let own = reason.and_then(|r| std::str::from_utf8(r).ok());
+    let reason = own
+        .or(status.canonical_reason())
+        .unwrap_or_else(|| reason_phrase(status.as_u16()));
+    status_line(&mut out, status.as_u16(), reason);
+    relay_fields(&mut out, headers);
     finish(&mut out, body);
     send_and_close(stream, &out).await;
 }
@@ -70,11 +73,7 @@ pub async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
 /// The 101 sent to the client after the backend's answer passed `verify`.
 /// `marker`: the subprotocol a browser offered to carry its token; selected towards the client
 /// when the backend selected none (a browser fails a handshake that selects none of its offers).
-pub fn switching_protocols(
-    answer: &ResponseHead,
-    verdict: &Verdict,
-    marker: Option<&str>,
-) -> Vec<u8> {
+pub fn switching_protocols(answer: &HeaderMap, verdict: &Verdict, marker: Option<&str>) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     status_line(&mut out, 101, "Switching Protocols");
     out.extend_from_slice(b"Upgrade: websocket\r\nConnection: Upgrade\r\n");
@@ -97,19 +96,19 @@ pub fn switching_protocols(
     out
 }
 
-fn relay_fields(out: &mut Vec<u8>, answer: &ResponseHead) {
-    let named: Vec<String> = answer
-        .tokens("connection")
+/// The answer's end-to-end fields, every line of each, names as hyper holds them (lower case).
+fn relay_fields(out: &mut Vec<u8>, answer: &HeaderMap) {
+    let named: Vec<String> = verify::tokens(answer, "connection")
         .map(str::to_ascii_lowercase)
         .collect();
-    for f in answer.fields() {
-        let lower = f.name.to_ascii_lowercase();
-        if (is_hop_by_hop(&lower) || NOT_RELAYED.contains(&lower.as_str()))
-            || named.contains(&lower)
+    for (name, value) in answer {
+        let lower = name.as_str();
+        if (is_hop_by_hop(lower) || NOT_RELAYED.contains(&lower))
+            || named.iter().any(|n| n == lower)
         {
             continue;
         }
-        field(out, &f.name, &f.value);
+        field(out, lower, value.as_bytes());
     }
 }
 

@@ -1,15 +1,17 @@
 //! RFC 6455 §4.1: the backend's answer to the opening handshake, checked as a numbered list.
 //!
 //! Owns: deciding between "tunnel" (a correct 101), "relay" (any final non-101 answer, passed on as
-//! an ordinary response) and "refuse" (a 101 that breaks a rule, or an interim 1xx). Does not own
-//! reading the answer (`upstream::answer`) or writing anything to the client (`respond`).
+//! an ordinary response) and "refuse" (a 101 that breaks a rule, or an interim 1xx). Reads the
+//! answer as hyper parsed it (`HeaderMap`: repeated field lines through `get_all`, token lists
+//! across lines). Does not own reading the answer (`upstream::h1`) or writing anything to the
+//! client (`respond`).
 
 use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use hyper::{HeaderMap, Response, StatusCode, Version};
 
 use crate::error::Refusal;
-use crate::proxy::head::{Fields, ResponseHead};
 use crate::proxy::validate::UpgradeRequest;
 
 /// RFC 6455 §1.3.
@@ -86,39 +88,64 @@ pub fn accept_for(key: &str) -> String {
     STANDARD.encode(ctx.finish().as_ref())
 }
 
+/// Comma-separated tokens across every line of a field, trimmed, empty ones skipped (a line
+/// that is not UTF-8 has none).
+pub fn tokens<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    headers.get_all(name).iter().flat_map(|v| {
+        std::str::from_utf8(v.as_bytes())
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    })
+}
+
+/// True when the field's token list holds `token` (case-insensitive).
+pub fn has_token(headers: &HeaderMap, name: &str, token: &str) -> bool {
+    tokens(headers, name).any(|t| t.eq_ignore_ascii_case(token))
+}
+
+/// The value of a field that must appear exactly once.
+pub fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+    let mut all = headers.get_all(name).iter();
+    match (all.next(), all.next()) {
+        (Some(v), None) => Some(v.as_bytes()),
+        _ => None,
+    }
+}
+
 /// Judge the answer against what the client offered.
-pub fn check(answer: &ResponseHead, req: &UpgradeRequest) -> Result<Verdict, BadUpgrade> {
+pub fn check<B>(answer: &Response<B>, req: &UpgradeRequest) -> Result<Verdict, BadUpgrade> {
+    let headers = answer.headers();
     // 1. A status other than 101 is handled per HTTP: final answers are relayed; an interim 1xx
     //    in answer to an upgrade is nothing a client could use.
-    if answer.status != 101 {
-        return if answer.status < 200 {
+    if answer.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return if answer.status().is_informational() {
             Err(BadUpgrade::InterimStatus)
         } else {
             Ok(Verdict::Relay)
         };
     }
-    if answer.minor < 1 {
+    if answer.version() < Version::HTTP_11 {
         return Err(BadUpgrade::HttpVersion);
     }
     // 2. |Upgrade| must be "websocket" (case-insensitive), nothing else.
-    let upgrade: Vec<&str> = answer.tokens("upgrade").collect();
+    let upgrade: Vec<&str> = tokens(headers, "upgrade").collect();
     if upgrade.len() != 1 || !upgrade[0].eq_ignore_ascii_case("websocket") {
         return Err(BadUpgrade::UpgradeNotWebSocket);
     }
     // 3. |Connection| must list "Upgrade" (a token list, across all lines).
-    if !answer.has_token("connection", "upgrade") {
+    if !has_token(headers, "connection", "upgrade") {
         return Err(BadUpgrade::ConnectionNotUpgrade);
     }
     // 4. Exactly one |Sec-WebSocket-Accept|, equal to the one for the key that was sent.
-    let accept = answer
-        .single("sec-websocket-accept")
-        .map_err(|_| BadUpgrade::AcceptMissing)?;
+    let accept = single(headers, "sec-websocket-accept").ok_or(BadUpgrade::AcceptMissing)?;
     let expected = accept_for(&req.key);
     if accept.trim_ascii() != expected.as_bytes() {
         return Err(BadUpgrade::AcceptWrong);
     }
     // 5. Every extension in use must have been offered.
-    let extensions: Vec<&str> = answer.tokens("sec-websocket-extensions").collect();
+    let extensions: Vec<&str> = tokens(headers, "sec-websocket-extensions").collect();
     for ext in &extensions {
         let name = ext.split(';').next().unwrap_or("").trim();
         if !req.extensions.iter().any(|o| o.eq_ignore_ascii_case(name)) {
@@ -126,7 +153,7 @@ pub fn check(answer: &ResponseHead, req: &UpgradeRequest) -> Result<Verdict, Bad
         }
     }
     // 6. At most one subprotocol, and one the client offered.
-    let protocols: Vec<&str> = answer.tokens("sec-websocket-protocol").collect();
+    let protocols: Vec<&str> = tokens(headers, "sec-websocket-protocol").collect();
     let protocol = match protocols.as_slice() {
         [] => None,
         [p] if req.protocols.iter().any(|o| o == p) => Some((*p).to_owned()),
@@ -142,7 +169,7 @@ pub fn check(answer: &ResponseHead, req: &UpgradeRequest) -> Result<Verdict, Bad
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::head::parse_response;
+    use hyper::header::{HeaderName, HeaderValue};
 
     const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
     const GOOD: &str = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
@@ -156,11 +183,24 @@ mod tests {
         }
     }
 
+    /// The answer as hyper hands it over: status, version and every field line, in order.
     fn check_raw(raw: &str) -> Result<Verdict, BadUpgrade> {
-        check(
-            &parse_response(raw.as_bytes().to_vec(), raw.len(), 32).unwrap(),
-            &req(),
-        )
+        let mut slots = [httparse::EMPTY_HEADER; 32];
+        let mut parsed = httparse::Response::new(&mut slots);
+        assert!(parsed.parse(raw.as_bytes()).unwrap().is_complete(), "{raw}");
+        let mut answer = Response::new(());
+        *answer.status_mut() = StatusCode::from_u16(parsed.code.unwrap()).unwrap();
+        *answer.version_mut() = match parsed.version {
+            Some(0) => Version::HTTP_10,
+            _ => Version::HTTP_11,
+        };
+        for h in parsed.headers.iter() {
+            answer.headers_mut().append(
+                HeaderName::from_bytes(h.name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(h.value).unwrap(),
+            );
+        }
+        check(&answer, &req())
     }
 
     #[test]
@@ -196,6 +236,12 @@ mod tests {
             check_raw("HTTP/1.1 403 Forbidden\r\n\r\n"),
             Ok(Verdict::Relay)
         );
+        // `Connection` is a token list, and may come on several lines.
+        let split = GOOD.replace(
+            "Connection: Upgrade",
+            "Connection: keep-alive\r\nconnection: foo, upgrade",
+        );
+        assert!(matches!(check_raw(&split), Ok(Verdict::Upgrade { .. })));
     }
 
     #[test]
@@ -242,6 +288,16 @@ mod tests {
                 "\r\n\r\n",
                 "\r\nSec-WebSocket-Protocol: chat, chat\r\n\r\n",
                 BadUpgrade::ProtocolNotOffered,
+            ),
+            (
+                "\r\n\r\n",
+                "\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+                BadUpgrade::AcceptMissing,
+            ),
+            (
+                "Upgrade: websocket\r\n",
+                "Upgrade: websocket\r\nUpgrade: websocket\r\n",
+                BadUpgrade::UpgradeNotWebSocket,
             ),
         ];
         for (from, to, want) in cases {

@@ -1,6 +1,6 @@
 //! One attempt at one backend: TCP connect (TCP_NODELAY, keepalive), TLS for `wss://`, the PROXY
-//! header when the pool asks for it, the upgrade request, and the answer head. Says whether a
-//! failure happened before any answer (the caller may try another backend) or after.
+//! header when the pool asks for it, then the upgrade request and its answer head (`h1`). Says
+//! whether a failure happened before any answer (the caller may try another backend) or after.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,9 +9,11 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::{Backend, BackendStream, Bounds, Pool, answer, proxy_out, tls};
+use tokio::time::Instant;
+
+use super::h1::{self, Answer, Link, Outgoing};
+use super::{Backend, BackendStream, Bounds, Pool, proxy_out, tls};
 use crate::error::Refusal;
-use crate::proxy::head::ResponseHead;
 
 /// How an attempt failed.
 #[derive(Debug)]
@@ -28,11 +30,12 @@ const KEEPALIVE: Duration = Duration::from_secs(60);
 pub async fn attempt(
     pool: &Pool,
     backend: &Arc<Backend>,
-    request: &[u8],
+    request: &Outgoing,
     client: SocketAddr,
     destination: SocketAddr,
     bounds: Bounds,
-) -> Result<(BackendStream, ResponseHead), Failure> {
+    deadline: Instant,
+) -> Result<(Answer, Link), Failure> {
     let mut tcp = connect_tcp(backend, bounds.connect)
         .await
         .map_err(Failure::Retry)?;
@@ -44,7 +47,7 @@ pub async fn attempt(
             .await
             .map_err(|_| Failure::Retry(Refusal::BackendClosed))?;
     }
-    let mut stream = match (&pool.connector, backend.tls) {
+    let stream = match (&pool.connector, backend.tls) {
         (Some(connector), true) => {
             let tls = tls::handshake(connector, tcp, &backend.server_name, bounds.connect)
                 .await
@@ -56,20 +59,19 @@ pub async fn attempt(
         }
         _ => BackendStream::Plain(tcp),
     };
-    stream
-        .write_all(request)
-        .await
-        .map_err(|_| Failure::Retry(Refusal::BackendClosed))?;
-    match answer::read_head(&mut stream, bounds.max_head_bytes).await {
-        Ok(head) => Ok((stream, head)),
-        Err(Refusal::BackendClosed) => {
-            tracing::warn!(backend = %backend.url, "backend closed before answering");
-            Err(Failure::Retry(Refusal::BackendClosed))
-        }
-        Err(other) => {
-            tracing::warn!(backend = %backend.url, reason = other.reason(), "backend answer unusable");
-            Err(Failure::Final(other))
-        }
+    // The connection lives on (body or upgrade) until `deadline` at most.
+    match h1::send(stream, request.clone(), bounds.max_head_bytes, deadline).await {
+        Ok(answered) => Ok(answered),
+        Err(e) => match h1::refusal_for(&e) {
+            Refusal::BackendClosed => {
+                tracing::warn!(backend = %backend.url, error = %e, "backend closed before answering");
+                Err(Failure::Retry(Refusal::BackendClosed))
+            }
+            other => {
+                tracing::warn!(backend = %backend.url, reason = other.reason(), error = %e, "backend answer unusable");
+                Err(Failure::Final(other))
+            }
+        },
     }
 }
 

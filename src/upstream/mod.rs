@@ -1,13 +1,13 @@
 //! Everything that talks to a backend before the tunnel: pick one from the pool, connect within
 //! `backend_connect_timeout` (TLS for `wss://`, a PROXY header when the pool asks), send the
-//! rebuilt upgrade request, read its answer head. A backend that refuses, times out or resets
+//! rebuilt upgrade request, read its answer head (on hyper's HTTP/1 client: `h1`). A backend that refuses, times out or resets
 //! before an answer head is skipped for the next one, up to the pool's `retries`, all inside one
 //! `backend_handshake_timeout`; an answer, whatever it is, is never retried. Judging the answer is
-//! `proxy::verify`; reading a non-101 body is `answer`.
+//! `proxy::verify`; reading a non-101 body and taking the stream back after a 101 is `h1`.
 
-pub mod answer;
 pub mod balance;
 pub mod connect;
+pub mod h1;
 pub mod health;
 pub mod pool;
 pub mod proxy_out;
@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::error::Refusal;
-use crate::proxy::head::ResponseHead;
+pub use h1::{Answer, Link, Outgoing};
 pub use pool::{Backend, LiveGuard, Pool};
 pub use stream::BackendStream;
 
@@ -36,8 +36,9 @@ pub struct Bounds {
 
 /// A backend that answered (any status), ready for `verify`.
 pub struct Answered {
-    pub stream: BackendStream,
-    pub answer: ResponseHead,
+    pub answer: Answer,
+    /// The connection task: keep it until the body is read or the stream is taken back.
+    pub link: Link,
     pub backend: Arc<Backend>,
     /// When the whole exchange must be over (the relay of a non-101 body uses what is left).
     pub deadline: Instant,
@@ -48,7 +49,7 @@ pub struct Answered {
 pub async fn exchange(
     pool: &Pool,
     key: Option<&[u8]>,
-    request: &[u8],
+    request: &Outgoing,
     client: SocketAddr,
     destination: SocketAddr,
     bounds: Bounds,
@@ -74,14 +75,22 @@ pub async fn exchange(
         let attempt_deadline = if left == 1 { deadline } else { now + share };
         let result = tokio::time::timeout_at(
             attempt_deadline,
-            connect::attempt(pool, &backend, request, client, destination, bounds),
+            connect::attempt(
+                pool,
+                &backend,
+                request,
+                client,
+                destination,
+                bounds,
+                deadline,
+            ),
         )
         .await;
         match result {
-            Ok(Ok((stream, answer))) => {
+            Ok(Ok((answer, link))) => {
                 return Ok(Answered {
-                    stream,
                     answer,
+                    link,
                     backend,
                     deadline,
                 });

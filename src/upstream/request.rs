@@ -9,8 +9,14 @@
 
 use std::net::IpAddr;
 
+use http_body_util::Empty;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{HeaderMap, Method, Request, Uri, Version};
+
+use super::h1::Outgoing;
 use crate::admit::{Admission, token};
 use crate::config::policy::TokenSource;
+use crate::error::Refusal;
 use crate::proxy::head::{Fields, RequestHead, is_hop_by_hop};
 use crate::proxy::route::Target;
 use crate::proxy::validate::{Host, UpgradeRequest};
@@ -44,8 +50,10 @@ pub struct Forward<'a> {
     pub proto: &'static str,
 }
 
-/// Serialise the request head to send to the backend.
-pub fn build(f: &Forward<'_>) -> Vec<u8> {
+/// Build the request to send to the backend. Header names go out title-cased (hyper's
+/// `title_case_headers`), `Host` first; the only failure is a target or value the `http` types
+/// refuse, which the client sent (400).
+pub fn build(f: &Forward<'_>) -> Result<Outgoing, Refusal> {
     let named: Vec<String> = f
         .head
         .tokens("connection")
@@ -58,9 +66,9 @@ pub fn build(f: &Forward<'_>) -> Vec<u8> {
         Some(TokenSource::Query(name)) => token::strip_query(&f.target.query, name),
         _ => f.target.query.clone(),
     };
-    let mut out = Vec::with_capacity(512 + f.head.fields.len() * 48);
-    push(&mut out, &["GET ", &f.target.path, &query, " HTTP/1.1\r\n"]);
-    push(&mut out, &["Host: ", &f.host.raw, "\r\n"]);
+    let uri = Uri::try_from(format!("{}{query}", f.target.path)).map_err(|_| Refusal::BadTarget)?;
+    let mut h = HeaderMap::with_capacity(f.head.fields.len() + 8);
+    add(&mut h, "host", f.host.raw.as_bytes())?;
     for field in &f.head.fields {
         let lower = field.name.to_ascii_lowercase();
         if (is_hop_by_hop(&lower) || DROPPED.contains(&lower.as_str()))
@@ -72,40 +80,45 @@ pub fn build(f: &Forward<'_>) -> Vec<u8> {
         }
         if let (Some(TokenSource::Cookie(name)), "cookie") = (strip, lower.as_str()) {
             if let Some(kept) = token::strip_cookie(&field.value, name) {
-                line(&mut out, &field.name, &kept);
+                add(&mut h, &lower, &kept)?;
             }
             continue;
         }
-        line(&mut out, &field.name, &field.value);
+        add(&mut h, &lower, &field.value)?;
     }
-    push(&mut out, &["Upgrade: websocket\r\nConnection: upgrade\r\n"]);
-    push(&mut out, &["Sec-WebSocket-Key: ", &f.upgrade.key, "\r\n"]);
-    push(&mut out, &["Sec-WebSocket-Version: 13\r\n"]);
+    add(&mut h, "upgrade", b"websocket")?;
+    add(&mut h, "connection", b"upgrade")?;
+    add(&mut h, "sec-websocket-key", f.upgrade.key.as_bytes())?;
+    add(&mut h, "sec-websocket-version", b"13")?;
     if !f.upgrade.protocols.is_empty() {
         let offered = f.upgrade.protocols.join(", ");
-        push(&mut out, &["Sec-WebSocket-Protocol: ", &offered, "\r\n"]);
+        add(&mut h, "sec-websocket-protocol", offered.as_bytes())?;
     }
     for (name, value) in &adm.set_headers {
-        line(&mut out, name, value);
+        add(&mut h, name, value)?;
     }
-    let client = f.client_ip.to_string();
-    push(&mut out, &["X-Forwarded-For: ", &client, "\r\n"]);
-    push(&mut out, &["X-Forwarded-Proto: ", f.proto, "\r\n"]);
-    push(&mut out, &["X-Forwarded-Host: ", &f.host.raw, "\r\n\r\n"]);
-    out
+    add(
+        &mut h,
+        "x-forwarded-for",
+        f.client_ip.to_string().as_bytes(),
+    )?;
+    add(&mut h, "x-forwarded-proto", f.proto.as_bytes())?;
+    add(&mut h, "x-forwarded-host", f.host.raw.as_bytes())?;
+    let mut request = Request::new(Empty::new());
+    *request.method_mut() = Method::GET;
+    *request.uri_mut() = uri;
+    *request.version_mut() = Version::HTTP_11;
+    *request.headers_mut() = h;
+    Ok(request)
 }
 
-fn line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
-fn push(out: &mut Vec<u8>, parts: &[&str]) {
-    for p in parts {
-        out.extend_from_slice(p.as_bytes());
-    }
+/// Append one field line. Names and values were checked by the head parser (or come from
+/// config); one the `http` types still refuse is the client's fault.
+fn add(h: &mut HeaderMap, name: &str, value: &[u8]) -> Result<(), Refusal> {
+    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| Refusal::MalformedHead)?;
+    let value = HeaderValue::from_bytes(value).map_err(|_| Refusal::MalformedHead)?;
+    h.append(name, value);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -133,30 +146,36 @@ mod tests {
             admission: &Admission::default(),
             client_ip: "127.0.0.7".parse().unwrap(),
             proto: "https",
-        });
-        let text = String::from_utf8(out).unwrap();
-        assert!(
-            text.starts_with("GET /chat?room=1 HTTP/1.1\r\nHost: ws.test\r\n"),
-            "{text}"
+        })
+        .unwrap();
+        assert_eq!(
+            (out.method(), out.uri().to_string()),
+            (&Method::GET, "/chat?room=1".into())
         );
-        for gone in [
-            "X-Secret",
-            "Keep-Alive",
-            "TE:",
-            "6.6.6.6",
-            "evil",
-            "Forwarded:",
-        ] {
-            assert!(!text.contains(gone), "{gone} in {text}");
+        let h = out.headers();
+        assert_eq!(h.keys().next().map(HeaderName::as_str), Some("host"));
+        let all = |name: &str| -> Vec<&str> {
+            h.get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect()
+        };
+        for gone in ["x-secret", "keep-alive", "te", "forwarded"] {
+            assert!(all(gone).is_empty(), "{gone} in {h:?}");
         }
-        for kept in [
-            "Cookie: a=b\r\n",
-            "Sec-WebSocket-Protocol: chat\r\n",
-            "Upgrade: websocket\r\nConnection: upgrade\r\n",
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
-            "X-Forwarded-For: 127.0.0.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ws.test\r\n\r\n",
+        for (name, want) in [
+            ("host", "ws.test"),
+            ("cookie", "a=b"),
+            ("sec-websocket-protocol", "chat"),
+            ("upgrade", "websocket"),
+            ("connection", "upgrade"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("sec-websocket-version", "13"),
+            ("x-forwarded-for", "127.0.0.7"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "ws.test"),
         ] {
-            assert!(text.contains(kept), "{kept} missing in {text}");
+            assert_eq!(all(name), [want], "{name} in {h:?}");
         }
     }
 }

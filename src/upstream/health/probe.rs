@@ -2,18 +2,21 @@
 //! or an RFC 6455 opening handshake whose `Sec-WebSocket-Accept` is verified, then a masked
 //! Close 1000 and a bounded wait for the backend's Close or end of stream. Every probe runs
 //! within the check's `timeout`; the error string says what failed (logged at debug, and with
-//! the state change). Does not own the schedule or the state (`super`).
+//! the state change). The handshake runs on hyper's HTTP/1 client (`upstream::h1`), as the
+//! data path's does. Does not own the schedule or the state (`super`).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use http_body_util::Empty;
+use hyper::{Request, StatusCode, header};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use super::Target;
 use crate::config::{HealthCheck, HealthKind};
-use crate::proxy::head::Fields;
-use crate::proxy::verify::accept_for;
-use crate::upstream::{answer, tls};
+use crate::proxy::verify::{accept_for, has_token, single};
+use crate::upstream::{h1, tls};
 
 /// Bound on the check's answer head.
 const MAX_ANSWER_HEAD: usize = 16 * 1024;
@@ -22,6 +25,7 @@ const MAX_BEFORE_CLOSE: usize = 64 * 1024;
 
 /// One check of `target` within `check.timeout`; the error says what failed.
 pub(super) async fn probe(target: &Target, check: &HealthCheck) -> Result<(), String> {
+    let deadline = Instant::now() + check.timeout;
     let work = async {
         let mut tcp = TcpStream::connect(target.authority.as_str())
             .await
@@ -39,10 +43,10 @@ pub(super) async fn probe(target: &Target, check: &HealthCheck) -> Result<(), St
                 .map_err(|e| format!("PROXY header: {e}"))?;
         }
         match &target.tls {
-            None => after_connect(tcp, target, &check.kind).await,
+            None => after_connect(tcp, target, &check.kind, deadline).await,
             Some(connector) => {
                 let stream = tls::handshake(connector, tcp, &target.host, check.timeout).await?;
-                after_connect(stream, target, &check.kind).await
+                after_connect(stream, target, &check.kind, deadline).await
             }
         }
     };
@@ -52,10 +56,11 @@ pub(super) async fn probe(target: &Target, check: &HealthCheck) -> Result<(), St
     }
 }
 
-async fn after_connect<S: AsyncRead + AsyncWrite + Unpin>(
+async fn after_connect<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
     mut stream: S,
     target: &Target,
     kind: &HealthKind,
+    deadline: Instant,
 ) -> Result<(), String> {
     match kind {
         HealthKind::Tcp => {
@@ -63,41 +68,55 @@ async fn after_connect<S: AsyncRead + AsyncWrite + Unpin>(
             let _ = stream.shutdown().await;
             Ok(())
         }
-        HealthKind::WebSocket(path) => websocket(stream, path, &host_header(target)).await,
+        HealthKind::WebSocket(path) => {
+            websocket(stream, path, &host_header(target), deadline).await
+        }
     }
 }
 
 /// RFC 6455 §4.1 opening handshake to `path`, the answer checked like a client would, then a
 /// masked Close 1000 (§5.5.1) and a wait for the backend's Close or end of stream.
-async fn websocket<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+async fn websocket<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
+    stream: S,
     path: &str,
     host: &str,
+    deadline: Instant,
 ) -> Result<(), String> {
     let key = STANDARD.encode(random::<16>()?);
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nUser-Agent: wsgate-health\r\n\r\n"
-    );
-    (stream.write_all(request.as_bytes()).await).map_err(|e| format!("write: {e}"))?;
-    let answer = answer::read_head(&mut stream, MAX_ANSWER_HEAD)
+    let request = Request::get(path)
+        .header(header::HOST, host)
+        .header(header::UPGRADE, "websocket")
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::SEC_WEBSOCKET_KEY, key.as_str())
+        .header(header::SEC_WEBSOCKET_VERSION, "13")
+        .header(header::USER_AGENT, "wsgate-health")
+        .body(Empty::new())
+        .map_err(|e| format!("request: {e}"))?;
+    let (answer, link) = h1::send(stream, request, MAX_ANSWER_HEAD, deadline)
         .await
-        .map_err(|r| format!("answer: {}", r.reason()))?;
-    if answer.status != 101 {
-        return Err(format!("status {} instead of 101", answer.status));
+        .map_err(|e| format!("answer: {}: {e}", h1::refusal_for(&e).reason()))?;
+    if answer.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return Err(format!(
+            "status {} instead of 101",
+            answer.status().as_u16()
+        ));
     }
-    if !answer.has_token("upgrade", "websocket") {
+    let headers = answer.headers();
+    if !has_token(headers, "upgrade", "websocket") {
         return Err("101 without Upgrade: websocket".to_owned());
     }
-    if !answer.has_token("connection", "upgrade") {
+    if !has_token(headers, "connection", "upgrade") {
         return Err("101 without Connection: upgrade".to_owned());
     }
-    if answer.single("sec-websocket-accept") != Ok(accept_for(&key).as_bytes()) {
+    if single(headers, "sec-websocket-accept") != Some(accept_for(&key).as_bytes()) {
         return Err("wrong or missing Sec-WebSocket-Accept".to_owned());
     }
+    let (mut stream, behind) = h1::upgrade::<S>(answer, link)
+        .await
+        .map_err(|r| format!("upgrade: {}", r.reason()))?;
     let frame = close_frame(random::<4>()?);
     (stream.write_all(&frame).await).map_err(|e| format!("write close: {e}"))?;
-    wait_close(&mut stream, answer.rest).await
+    wait_close(&mut stream, behind).await
 }
 
 /// A client Close frame with status 1000, masked with `mask` (RFC 6455 §5.2, §5.3, §7.4.1).
