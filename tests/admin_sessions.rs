@@ -8,18 +8,15 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::process::{Command, Output};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
+use support::admin::Admin;
 use support::tokens::{SigningKey, claims, connect_with, jwt_policy};
 use support::*;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::MaybeTlsStream;
-use tokio_util::sync::CancellationToken;
 use wsgate::admin;
 use wsgate::session::Reason;
 
@@ -27,53 +24,13 @@ const TOKEN: &str = "operator-s3cret";
 const CHAT: &str = "*/chat";
 const ECHO: &str = "*/echo/";
 
-/// An admin endpoint on `127.0.0.1:0` for the proxy's sessions; stopped when dropped.
-struct Admin {
-    addr: SocketAddr,
-    stop: CancellationToken,
+/// Requests the tests make with the token.
+trait WithToken {
+    async fn list(&self, query: &str) -> Vec<Value>;
+    async fn close(&self, body: &str) -> (u16, Value);
 }
 
-impl Drop for Admin {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-impl Admin {
-    async fn start(proxy: &TestProxy, token: Option<&str>) -> Admin {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
-        let addr = listener.local_addr().expect("admin address");
-        let stop = CancellationToken::new();
-        let stats = proxy.stats();
-        tokio::spawn(admin::serve(
-            listener,
-            stats.metrics(),
-            Arc::new(AtomicBool::new(true)),
-            Arc::clone(&stats.sessions),
-            token.map(str::to_owned),
-            stop.clone(),
-        ));
-        Admin { addr, stop }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// One request with an optional bearer and body; the whole answer, read until closed.
-    async fn send(&self, method: &str, path: &str, bearer: Option<&str>, body: &str) -> Answer {
-        let tcp = within("admin connect", TcpStream::connect(self.addr)).await;
-        let mut conn = MaybeTlsStream::Plain(tcp.expect("connect to admin"));
-        let auth = bearer
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: admin\r\nContent-Length: {}\r\n{auth}\r\n{body}",
-            body.len()
-        );
-        exchange(&mut conn, head.as_bytes()).await
-    }
-
+impl WithToken for Admin {
     /// `GET /sessions` with the token: the listed sessions.
     async fn list(&self, query: &str) -> Vec<Value> {
         let answer = self

@@ -5,62 +5,27 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
 use futures_util::SinkExt;
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
+use support::admin::Admin;
 use support::peer::{Manners, Peer, RawBackend};
 use support::session::{assert_farewell, sample, texts};
 use support::tokens::{SigningKey, bearer, claims};
 use support::*;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_util::sync::CancellationToken;
-use wsgate::admin;
 
-/// An admin endpoint without a token for `proxy`'s sessions; stopped when dropped.
-struct Admin {
-    addr: SocketAddr,
-    stop: CancellationToken,
+/// `POST /sessions/close` as the tests use it.
+trait Close {
+    async fn close(&self, body: &Value) -> Value;
 }
 
-impl Drop for Admin {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-impl Admin {
-    async fn start(proxy: &TestProxy) -> Admin {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
-        let addr = listener.local_addr().expect("admin address");
-        let stop = CancellationToken::new();
-        let stats = proxy.stats();
-        tokio::spawn(admin::serve(
-            listener,
-            stats.metrics(),
-            Arc::new(AtomicBool::new(true)),
-            Arc::clone(&stats.sessions),
-            None,
-            stop.clone(),
-        ));
-        Admin { addr, stop }
-    }
-
+impl Close for Admin {
     /// `POST /sessions/close` with `body`; the JSON answer of a 200.
     async fn close(&self, body: &Value) -> Value {
-        let tcp = within("admin connect", TcpStream::connect(self.addr)).await;
-        let mut conn = MaybeTlsStream::Plain(tcp.expect("connect to admin"));
-        let body = body.to_string();
-        let head = format!(
-            "POST /sessions/close HTTP/1.1\r\nHost: admin\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        let answer = exchange(&mut conn, head.as_bytes()).await;
+        let answer = self
+            .send("POST", "/sessions/close", None, &body.to_string())
+            .await;
         assert_eq!(answer.status, 200, "{answer:#?}");
         serde_json::from_slice(&answer.body).expect("JSON answer")
     }
@@ -140,7 +105,7 @@ fn operator_closes(text: &str, route: &str, code: &str) -> Option<f64> {
 #[tokio::test]
 async fn closing_a_subject_sends_its_code_and_reason_to_both_legs_of_its_sessions_only() {
     let fleet = Fleet::start().await;
-    let admin = Admin::start(&fleet.proxy).await;
+    let admin = Admin::start(&fleet.proxy, None).await;
     let (mut alice, alice_backend) = fleet.open("/chat", Some("alice")).await;
     let (mut bob, bob_backend) = fleet.open("/chat", Some("bob")).await;
 
@@ -160,7 +125,7 @@ async fn closing_a_subject_sends_its_code_and_reason_to_both_legs_of_its_session
 #[tokio::test]
 async fn closing_a_route_sends_the_default_1008_to_every_session_on_it() {
     let fleet = Fleet::start().await;
-    let admin = Admin::start(&fleet.proxy).await;
+    let admin = Admin::start(&fleet.proxy, None).await;
     let (mut first, first_backend) = fleet.open("/open", None).await;
     let (mut second, second_backend) = fleet.open("/open", None).await;
     let (mut alice, alice_backend) = fleet.open("/chat", Some("alice")).await;

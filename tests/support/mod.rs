@@ -16,6 +16,7 @@
 // not dead code.
 #![allow(dead_code, unused_imports)]
 
+pub mod admin;
 pub mod admit;
 pub mod certs;
 pub mod client;
