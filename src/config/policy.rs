@@ -166,10 +166,7 @@ pub struct PerIp {
 
 /// An IP network, `10.0.0.0/8` or `::1/128`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
+pub struct Cidr(ipnet::IpNet);
 
 impl Cidr {
     /// Parse `ADDR/PREFIX` (a bare address is a host route). Host bits must be zero.
@@ -185,61 +182,30 @@ impl Cidr {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
-            Some(p) => p
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|&p| p <= max)
-                .ok_or_else(|| format!("{text:?}: prefix length must be 0..={max}"))?,
+            Some(p) => p.trim().parse::<u8>().unwrap_or(u8::MAX),
         };
-        let cidr = Cidr { addr, prefix };
-        if !cidr.contains(addr) || cidr.network() != addr {
+        let net = ipnet::IpNet::new(addr, prefix)
+            .map_err(|_| format!("{text:?}: prefix length must be 0..={max}"))?;
+        if net.trunc() != net {
             return Err(format!(
                 "{text:?} has host bits set (did you mean {}/{prefix}?)",
-                cidr.network()
+                net.network()
             ));
         }
-        Ok(cidr)
+        Ok(Cidr(net))
     }
 
     /// True when `ip` is inside this network. IPv4-mapped IPv6 addresses match IPv4 networks.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                mask(u32::from(net).into(), self.prefix, 32)
-                    == mask(u32::from(ip).into(), self.prefix, 32)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                mask(u128::from(net), self.prefix, 128) == mask(u128::from(ip), self.prefix, 128)
-            }
-            _ => false,
-        }
-    }
-
-    fn network(&self) -> IpAddr {
-        match self.addr {
-            IpAddr::V4(a) => IpAddr::V4((mask(u32::from(a).into(), self.prefix, 32) as u32).into()),
-            IpAddr::V6(a) => IpAddr::V6(mask(u128::from(a), self.prefix, 128).into()),
-        }
+        self.0.contains(&ip.to_canonical())
     }
 }
 
-/// Keep the top `prefix` bits of a `width`-bit value.
-fn mask(v: u128, prefix: u8, width: u32) -> u128 {
-    if prefix == 0 {
-        return 0;
+impl std::fmt::Display for Cidr {
+    /// `ADDR/PREFIX`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
-    let keep = u32::from(prefix).min(width);
-    let ones = if keep == 128 {
-        u128::MAX
-    } else {
-        ((1u128 << keep) - 1) << (width - keep)
-    };
-    v & ones
 }
 
 #[cfg(test)]
@@ -263,6 +229,7 @@ mod tests {
         assert!(Cidr::parse("10.0.0.1/8").is_err());
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("nope").is_err());
-        assert_eq!(Cidr::parse("127.0.0.1").unwrap().prefix, 32);
+        assert_eq!(Cidr::parse("127.0.0.1").unwrap().0.prefix_len(), 32);
+        assert!(Cidr::parse("10.0.0.0/x").is_err());
     }
 }

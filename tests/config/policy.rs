@@ -101,7 +101,7 @@ fn every_admission_key_is_parsed() {
     let config = load_file(&path).unwrap_or_else(|e| panic!("{e}"));
 
     let trusted: Vec<String> = (config.trusted_proxies.iter())
-        .map(|c| format!("{}/{}", c.addr, c.prefix))
+        .map(|c| c.to_string())
         .collect();
     assert_eq!(trusted, ["10.0.0.0/8", "::1/128"]);
     assert!(config.listeners[0].proxy_protocol);
