@@ -224,3 +224,26 @@ async fn rapid_resets_do_not_stop_another_connection() {
     let mut ws = client.websocket("/echo/").await;
     echo(&mut ws, "unaffected").await;
 }
+
+#[tokio::test]
+async fn drain_closes_h2_sessions_with_1001_and_the_connection_ends() {
+    let (mut proxy, _backend) = echo_proxy().await;
+    let client = H2Client::connect(&proxy).await;
+    let mut ws = client.websocket("/echo/").await;
+    echo(&mut ws, "before").await;
+    proxy.drain();
+    loop {
+        match within("the Close", ws.next()).await {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 1001);
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected Close 1001, got {other:?}"),
+        }
+    }
+    // GOAWAY, the stream done on both sides: the connection task ends, and with it the drain.
+    drop(ws);
+    proxy.stopped().await;
+    assert_eq!(proxy.stats().open_tunnels(), 0);
+}
