@@ -38,6 +38,10 @@ pub enum Refusal {
     MethodNotAllowed,
     /// HTTP/1.0.
     HttpVersion,
+    /// An h2 request other than GET or CONNECT (RFC 8441 §4: WebSockets use CONNECT).
+    NotConnect,
+    /// An h2 CONNECT without `:protocol` (RFC 8441 §4): a plain tunnel, not a WebSocket.
+    NoConnectProtocol,
     /// `Connection` does not list `upgrade`.
     ConnectionNotUpgrade,
     /// `Sec-WebSocket-Key` missing, repeated or not base64 of 16 bytes.
@@ -99,7 +103,8 @@ impl Refusal {
             MisdirectedRequest => 421,
             NoRoute => 404,
             NotWebSocket | WsVersion => 426,
-            MethodNotAllowed => 405,
+            MethodNotAllowed | NotConnect => 405,
+            NoConnectProtocol => 400,
             HttpVersion | ConnectionNotUpgrade | BadKey | BodyOnUpgrade => 400,
             OriginMissing | OriginNotAllowed | ClaimsInsufficient => 403,
             DuplicateOrigin | DuplicateToken => 400,
@@ -129,6 +134,8 @@ impl Refusal {
             NotWebSocket => "not_websocket",
             MethodNotAllowed => "method_not_allowed",
             HttpVersion => "http_version",
+            NotConnect => "not_connect",
+            NoConnectProtocol => "no_connect_protocol",
             ConnectionNotUpgrade => "connection_not_upgrade",
             BadKey => "bad_key",
             WsVersion => "ws_version",
@@ -161,6 +168,7 @@ impl Refusal {
             Refusal::NotWebSocket => &[("Upgrade", "websocket"), ("Connection", "Upgrade")],
             Refusal::WsVersion => &[("Sec-WebSocket-Version", "13")],
             Refusal::MethodNotAllowed => &[("Allow", "GET")],
+            Refusal::NotConnect => &[("Allow", "CONNECT")],
             // RFC 6750 §3: no error code when no token was sent.
             Refusal::TokenMissing | Refusal::AuthDenied(401) => {
                 &[("WWW-Authenticate", "Bearer realm=\"wsgate\"")]
@@ -198,6 +206,8 @@ impl Refusal {
             NotWebSocket => "this route only accepts WebSocket upgrades\n",
             MethodNotAllowed => "WebSocket upgrades use GET\n",
             HttpVersion => "WebSocket upgrades need HTTP/1.1\n",
+            NotConnect => "WebSockets over HTTP/2 use CONNECT\n",
+            NoConnectProtocol => "CONNECT needs :protocol websocket\n",
             ConnectionNotUpgrade => "Connection must list upgrade\n",
             BadKey => "missing or invalid Sec-WebSocket-Key\n",
             WsVersion => "unsupported Sec-WebSocket-Version\n",
@@ -254,6 +264,8 @@ mod tests {
             (NotWebSocket, 426, "not_websocket"),
             (MethodNotAllowed, 405, "method_not_allowed"),
             (HttpVersion, 400, "http_version"),
+            (NotConnect, 405, "not_connect"),
+            (NoConnectProtocol, 400, "no_connect_protocol"),
             (ConnectionNotUpgrade, 400, "connection_not_upgrade"),
             (BadKey, 400, "bad_key"),
             (WsVersion, 426, "ws_version"),

@@ -147,7 +147,20 @@ fn unreadable_file_is_an_error() {
 fn unknown_key_names_the_key_and_the_allowed_ones() {
     assert_eq!(
         only_error(&BASE.replace("    tls:", "    tsl:")),
-        "t.yaml:4:5: listeners[0].tsl: unknown field `tsl`, expected one of name, bind, tls, proxy_protocol"
+        "t.yaml:4:5: listeners[0].tsl: unknown field `tsl`, expected one of name, bind, tls, proxy_protocol, http2"
+    );
+}
+
+#[test]
+fn http2_is_a_boolean_defaulting_to_true() {
+    let config = load(BASE).expect("base config");
+    assert!(config.listeners[0].http2, "h2 offered unless turned off");
+    let off = load(&BASE.replace("    tls:", "    http2: false\n    tls:")).expect("http2: false");
+    assert!(!off.listeners[0].http2);
+    let text = only_error(&BASE.replace("    tls:", "    http2: maybe\n    tls:"));
+    assert!(
+        text.starts_with("t.yaml:4:12: listeners[0].http2: "),
+        "{text}"
     );
 }
 

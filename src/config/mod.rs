@@ -77,6 +77,8 @@ pub struct ListenerConfig {
     pub tls: Option<TlsConfig>,
     /// Expect a PROXY protocol v1/v2 header first (honoured only from `trusted_proxies`).
     pub proxy_protocol: bool,
+    /// Offer `h2` before `http/1.1` in ALPN (RFC 8441 WebSockets over HTTP/2); TLS listeners only.
+    pub http2: bool,
 }
 
 /// Where a listener's socket comes from.

@@ -81,6 +81,8 @@ pub struct RawListener {
     pub tls: Option<Spanned<RawTls>>,
     /// Expect a PROXY v1/v2 header from trusted peers; absent = false.
     pub proxy_protocol: Option<Spanned<bool>>,
+    /// Offer h2 in ALPN on a TLS listener (RFC 8441 WebSockets); absent = true.
+    pub http2: Option<Spanned<bool>>,
 }
 
 /// `listeners[i].tls`: exactly one of `certificates` / `self_signed`.

@@ -237,6 +237,7 @@ fn listeners(
                 bind,
                 tls,
                 proxy_protocol,
+                http2: l.http2.is_none_or(|h| h.value),
             });
         }
     }

@@ -85,7 +85,7 @@ pub async fn accept_loop(socket: TcpListener, ctx: AcceptCtx, stop: Cancellation
             close: ctx.close.clone(),
             peer,
             local: tcp.local_addr().unwrap_or(peer),
-            permit,
+            permit: Some(permit),
         };
         ctx.tracker.spawn(conn::handle(tcp, conn));
     }

@@ -3,8 +3,10 @@
 pub mod accept_set;
 pub mod client_addr;
 pub mod conn;
+pub mod h2;
 pub mod head;
 pub mod listener;
+pub mod pass;
 pub mod proxy_protocol;
 pub mod respond;
 pub mod route;

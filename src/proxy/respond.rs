@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -25,27 +26,38 @@ const NOT_RELAYED: &[&str] = &[
     "sec-websocket-extensions",
 ];
 
-/// Write the answer for a refusal and close the connection (best effort, bounded in time).
-pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, denial: &Denial) {
+/// The answer to a refusal, whatever the protocol: status, fields in order, plain-text body.
+/// `refuse` writes it as HTTP/1.1; an h2 stream answers it as a response (`proxy::h2`).
+pub fn refusal(denial: &Denial) -> (u16, Vec<(&'static str, Vec<u8>)>, &'static str) {
     let refusal = denial.refusal;
-    let mut out = Vec::with_capacity(256);
-    status_line(&mut out, refusal.status(), reason_phrase(refusal.status()));
+    let mut fields: Vec<(&'static str, Vec<u8>)> = Vec::new();
     for (name, value) in refusal.headers() {
         if denial.challenge.is_some() && name.eq_ignore_ascii_case("www-authenticate") {
             continue;
         }
-        field(&mut out, name, value.as_bytes());
+        fields.push((name, value.as_bytes().to_vec()));
     }
     if let Some(challenge) = &denial.challenge {
-        field(&mut out, "WWW-Authenticate", challenge);
+        fields.push(("WWW-Authenticate", challenge.clone()));
     }
     if let Some(after) = denial.retry_after {
         // Whole seconds, rounded up, at least 1 (RFC 9110 §10.2.3).
         let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-        field(&mut out, "Retry-After", secs.max(1).to_string().as_bytes());
+        fields.push(("Retry-After", secs.max(1).to_string().into_bytes()));
     }
-    field(&mut out, "Content-Type", b"text/plain; charset=utf-8");
-    finish(&mut out, refusal.body().as_bytes());
+    fields.push(("Content-Type", b"text/plain; charset=utf-8".to_vec()));
+    (refusal.status(), fields, refusal.body())
+}
+
+/// Write the answer for a refusal and close the connection (best effort, bounded in time).
+pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, denial: &Denial) {
+    let (status, fields, body) = refusal(denial);
+    let mut out = Vec::with_capacity(256);
+    status_line(&mut out, status, reason_phrase(status));
+    for (name, value) in &fields {
+        field(&mut out, name, value);
+    }
+    finish(&mut out, body.as_bytes());
     send_and_close(stream, &out).await;
 }
 
@@ -98,18 +110,21 @@ pub fn switching_protocols(answer: &HeaderMap, verdict: &Verdict, marker: Option
 
 /// The answer's end-to-end fields, every line of each, names as hyper holds them (lower case).
 fn relay_fields(out: &mut Vec<u8>, answer: &HeaderMap) {
+    for (name, value) in relayed(answer) {
+        field(out, name.as_str(), value.as_bytes());
+    }
+}
+
+/// The fields of a backend answer that go on to the client: none of the hop-by-hop ones, none
+/// that its `Connection` names, no framing and none of the fields wsgate writes itself.
+pub fn relayed(answer: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
     let named: Vec<String> = verify::tokens(answer, "connection")
         .map(str::to_ascii_lowercase)
         .collect();
-    for (name, value) in answer {
+    answer.iter().filter(move |(name, _)| {
         let lower = name.as_str();
-        if (is_hop_by_hop(lower) || NOT_RELAYED.contains(&lower))
-            || named.iter().any(|n| n == lower)
-        {
-            continue;
-        }
-        field(out, lower, value.as_bytes());
-    }
+        !(is_hop_by_hop(lower) || NOT_RELAYED.contains(&lower) || named.iter().any(|n| n == lower))
+    })
 }
 
 fn status_line(out: &mut Vec<u8>, status: u16, reason: &str) {

@@ -75,7 +75,7 @@ impl Runtime {
         for (i, l) in config.listeners.iter().enumerate() {
             let tls = match &l.tls {
                 None => None,
-                Some(t) => match tls::server_config(t) {
+                Some(t) => match tls::server_config(t, l.http2) {
                     Ok(sc) => Some(TlsAcceptor::from(sc)),
                     Err(msgs) => {
                         errors.extend(located(&file, &format!("listeners[{i}].tls"), msgs));

@@ -17,7 +17,8 @@ use rustls::sign::CertifiedKey;
 use crate::config::{CertFiles, CertSource, TlsConfig, TlsVersion};
 
 /// Build the rustls server config for one listener. Errors name the files and what is wrong.
-pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, Vec<String>> {
+/// `http2`: offer `h2` (RFC 8441 WebSockets over HTTP/2) before `http/1.1`.
+pub fn server_config(tls: &TlsConfig, http2: bool) -> Result<Arc<ServerConfig>, Vec<String>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let certs = match &tls.certificates {
         CertSource::Files(files) => {
@@ -47,8 +48,12 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, Vec<String>> 
         .map_err(|e| vec![format!("TLS versions: {e}")])?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(SniResolver { certs }));
-    // WebSocket upgrades are HTTP/1.1 (RFC 6455); h2 (RFC 8441) is not offered yet.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // RFC 6455 upgrades are HTTP/1.1; RFC 8441 extended CONNECT is h2, preferred when offered.
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     // Stateless resumption so returning clients skip the certificate signature; one ticket per
     // handshake (clients use one per connection; the default of two costs CPU for nothing).
     config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()

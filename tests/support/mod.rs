@@ -23,6 +23,7 @@ pub mod client;
 pub mod echo;
 pub mod expect;
 pub mod frames;
+pub mod h2;
 pub mod head;
 pub mod peer;
 pub mod pools;

@@ -1,0 +1,296 @@
+//! WebSockets over HTTP/2 (RFC 8441) on TLS listeners whose ALPN chose `h2`, to HTTP/1.1
+//! backends.
+//!
+//! Owns: the hyper h2 server for one connection (extended CONNECT enabled, bounded streams,
+//! resets, header list, windows and keep-alive; GOAWAY on drain or close), and per stream the
+//! RFC 8441 §4/§5 checks, a [`RequestHead`] synthesized from the stream with a key wsgate mints
+//! for the backend, and the answer as an h2 response: a refusal, a relayed non-101, or `200` for
+//! a verified 101 — then the stream's tunnel. Route, RFC 6455, admission, backend and §4.1 are
+//! the shared stages in [`pass`], exactly as for h1.
+//!
+//! Each stream is its own session: its own admission permits, registry entry (`protocol: "h2"`),
+//! frame trackers and tunnel task. The connection task keeps the global connection permit.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::ext::Protocol;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::server::conn::http2;
+use hyper::service::service_fn;
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+use crate::error::Refusal;
+use crate::proxy::conn::ConnCtx;
+use crate::proxy::head::{BodyLength, Field, RequestHead, is_hop_by_hop};
+use crate::proxy::pass::{self, Answer, Relay, Stop, Upgraded};
+use crate::proxy::respond;
+use crate::proxy::verify::Verdict;
+use crate::stats::GaugeGuard;
+use crate::tunnel;
+
+/// Streams one connection may hold open at once (each is a session).
+const MAX_STREAMS: u32 = 100;
+/// Streams a client may open and reset before the server accepted them (rapid reset, CVE-2023-44487).
+const MAX_PENDING_RESETS: usize = 20;
+/// Streams the server may reset for protocol errors before it closes the connection.
+const MAX_LOCAL_RESETS: usize = 1024;
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Modest flow-control windows: WebSocket traffic is small messages, and these bound what one
+/// slow reader can make wsgate hold.
+const STREAM_WINDOW: u32 = 64 * 1024;
+const CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// How often a connection looks whether the gateway stopped accepting (a drain): the tracker
+/// has no notification for its close.
+const DRAIN_POLL: Duration = Duration::from_millis(250);
+
+type Body = Full<Bytes>;
+
+/// Serve one TLS connection that negotiated `h2`, until the client, a drain or the close token
+/// ends it. Holds the connection gauge and the global permit for the whole connection.
+pub async fn serve<S>(io: S, sni: Option<String>, mut ctx: ConnCtx, guard: GaugeGuard)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let permit = ctx.permit.take();
+    let ctx = Arc::new(ctx);
+    let limits = &ctx.runtime.limits;
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .enable_connect_protocol()
+        .max_concurrent_streams(MAX_STREAMS)
+        .max_pending_accept_reset_streams(Some(MAX_PENDING_RESETS))
+        .max_local_error_reset_streams(Some(MAX_LOCAL_RESETS))
+        .max_header_list_size(u32::try_from(limits.max_request_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(KEEPALIVE_INTERVAL))
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW);
+    let sni: Option<Arc<str>> = sni.map(Arc::from);
+    let service = {
+        let ctx = Arc::clone(&ctx);
+        service_fn(move |req| {
+            let (ctx, sni) = (Arc::clone(&ctx), sni.clone());
+            async move { Ok::<_, Infallible>(stream(req, ctx, sni).await) }
+        })
+    };
+    let mut conn = std::pin::pin!(builder.serve_connection(TokioIo::new(io), service));
+    let mut poll = tokio::time::interval(DRAIN_POLL);
+    let mut going_away = false;
+    loop {
+        tokio::select! {
+            ended = conn.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!(peer = %ctx.peer, error = %e, "h2 connection ended");
+                }
+                break;
+            }
+            () = ctx.close.cancelled() => {
+                // The tunnels are closing on the same token; their streams end, then the connection.
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(limits.close_timeout, conn.as_mut()).await;
+                break;
+            }
+            _ = poll.tick(), if !going_away => {
+                if ctx.tracker.is_closed() {
+                    // A drain: GOAWAY, no new streams; open sessions go on until they end.
+                    going_away = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+    drop((permit, guard));
+}
+
+/// One stream: a WebSocket request, answered and (when upgraded) tunnelled.
+async fn stream(
+    mut req: Request<Incoming>,
+    ctx: Arc<ConnCtx>,
+    sni: Option<Arc<str>>,
+) -> Response<Body> {
+    let started = Instant::now();
+    let mut routed = None;
+    let result = tokio::select! {
+        r = accept(&req, &ctx, sni.as_deref(), &mut routed) => r,
+        () = ctx.close.cancelled() => Err(Stop::Shutdown),
+    };
+    let up = match result {
+        Ok(Answer::Upgraded(up)) => up,
+        Ok(Answer::Relay(relay)) => {
+            pass::record_relayed(&ctx, routed, relay.status.as_u16());
+            return relayed(relay);
+        }
+        Err(stop) => {
+            pass::record_stop(&ctx, routed, &stop);
+            return refused(&stop);
+        }
+    };
+    // Taken before the answer leaves: hyper hands the stream over once the 200 is sent.
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let answer = switched(&up);
+    let leg = pass::Leg {
+        sni: sni.as_deref().map(str::to_owned),
+        started,
+        protocol: "h2",
+        guards: Vec::new(),
+        permit: None,
+        to_backend_first: Vec::new(),
+    };
+    let (backend, tunnel) = pass::tunnel(&ctx, *up, leg);
+    ctx.tracker.spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => tunnel::run(TokioIo::new(upgraded), backend, tunnel).await,
+            Err(e) => tracing::debug!(error = %e, "h2 stream gone before its tunnel began"),
+        }
+    });
+    answer
+}
+
+async fn accept<'c>(
+    req: &Request<Incoming>,
+    ctx: &'c ConnCtx,
+    sni: Option<&str>,
+    routed: &mut Option<&'c str>,
+) -> Result<Answer, Stop> {
+    let head = websocket_head(req)?;
+    // The stream's DATA frames are the tunnel itself: nothing is a body here.
+    pass::pass(ctx, &head, sni, BodyLength::Exact(0), routed).await
+}
+
+/// RFC 8441 §4/§5: an extended CONNECT with `:protocol websocket`, as the HTTP/1.1 head the
+/// shared stages check: `GET`, `Host` from `:authority`, the client's fields, and the upgrade
+/// fields with a key minted here (the backend's Accept is verified against it).
+fn websocket_head(req: &Request<Incoming>) -> Result<RequestHead, Refusal> {
+    if req.method() != Method::CONNECT {
+        // A plain GET is what an h1 request without Upgrade is: not a WebSocket.
+        let refusal = if req.method() == Method::GET {
+            Refusal::NotWebSocket
+        } else {
+            Refusal::NotConnect
+        };
+        return Err(refusal);
+    }
+    let protocol = req.extensions().get::<Protocol>();
+    let protocol = protocol.ok_or(Refusal::NoConnectProtocol)?;
+    if !protocol.as_str().eq_ignore_ascii_case("websocket") {
+        return Err(Refusal::NotWebSocket);
+    }
+    let authority = req.uri().authority().ok_or(Refusal::BadHost)?.as_str();
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let field = |name: &str, value: &[u8]| Field {
+        name: name.to_owned(),
+        value: value.to_vec(),
+    };
+    let mut fields = Vec::with_capacity(req.headers().len() + 4);
+    fields.push(field("Host", authority.as_bytes()));
+    for (name, value) in req.headers() {
+        let same_host = name == hyper::header::HOST
+            && value.as_bytes().eq_ignore_ascii_case(authority.as_bytes());
+        // A key is wsgate's to mint (RFC 8441 §5 has none); a `Host` other than `:authority`
+        // stays, and the head then holds two (400).
+        if same_host || name == hyper::header::SEC_WEBSOCKET_KEY {
+            continue;
+        }
+        fields.push(field(name.as_str(), value.as_bytes()));
+    }
+    fields.push(field("Upgrade", b"websocket"));
+    fields.push(field("Connection", b"Upgrade"));
+    fields.push(field("Sec-WebSocket-Key", mint_key().as_bytes()));
+    Ok(RequestHead {
+        method: "GET".into(),
+        target: target.to_owned(),
+        minor: 1,
+        fields,
+        rest: Vec::new(),
+    })
+}
+
+/// A fresh `Sec-WebSocket-Key`: base64 of 16 random bytes (RFC 6455 §4.1).
+fn mint_key() -> String {
+    let mut nonce = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut nonce)
+        .expect("the system random generator works (aws-lc-rs seeds from the OS)");
+    STANDARD.encode(nonce)
+}
+
+/// The answer to a verified 101: `200` with the negotiated subprotocol and extensions and the
+/// backend's end-to-end fields, as the h1 101 would carry them; no Accept (RFC 8441 §5).
+fn switched(up: &Upgraded) -> Response<Body> {
+    let mut fields: Vec<(HeaderName, HeaderValue)> = respond::relayed(&up.headers)
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    if let Verdict::Upgrade {
+        protocol,
+        extensions,
+        ..
+    } = &up.verdict
+    {
+        let marker = up.admission.marker.as_deref();
+        if let Some(p) = protocol.as_deref().or(marker)
+            && let Ok(v) = HeaderValue::from_str(p)
+        {
+            fields.push((hyper::header::SEC_WEBSOCKET_PROTOCOL, v));
+        }
+        if let Some(e) = extensions
+            && let Ok(v) = HeaderValue::from_str(e)
+        {
+            fields.push((hyper::header::SEC_WEBSOCKET_EXTENSIONS, v));
+        }
+    }
+    response(StatusCode::OK, fields, Bytes::new())
+}
+
+/// A backend's non-101 answer on the stream: its status, end-to-end fields and body.
+fn relayed(relay: Relay) -> Response<Body> {
+    let fields = respond::relayed(&relay.headers)
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    response(relay.status, fields, Bytes::from(relay.body))
+}
+
+/// A refusal on the stream: what `respond::refuse` writes for h1, less the fields h2 forbids.
+fn refused(stop: &Stop) -> Response<Body> {
+    let Stop::Deny(denial) = stop else {
+        return response(StatusCode::SERVICE_UNAVAILABLE, Vec::new(), Bytes::new());
+    };
+    let (status, fields, body) = respond::refusal(denial);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let fields = fields
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+            let value = HeaderValue::from_bytes(&value).ok()?;
+            Some((name, value))
+        })
+        .collect();
+    response(status, fields, Bytes::from_static(body.as_bytes()))
+}
+
+/// Build a response, leaving out connection-specific fields (RFC 9113 §8.2.2).
+fn response(
+    status: StatusCode,
+    fields: Vec<(HeaderName, HeaderValue)>,
+    body: Bytes,
+) -> Response<Body> {
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for (name, value) in fields {
+        if !is_hop_by_hop(name.as_str()) {
+            headers.append(name, value);
+        }
+    }
+    let mut answer = Response::new(Full::new(body));
+    *answer.status_mut() = status;
+    *answer.headers_mut() = headers;
+    answer
+}

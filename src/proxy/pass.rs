@@ -1,0 +1,306 @@
+//! The middle of every handshake, HTTP/1.1 or HTTP/2 alike: route, the RFC 6455 checklist,
+//! admission, the rebuilt request to a backend of the route's pool, RFC 6455 §4.1 on its answer,
+//! and the backend leg taken back from hyper. Then [`tunnel`]: the session registered and its
+//! tunnel assembled.
+//!
+//! Written once for both front ends (`conn` for h1, `h2` for RFC 8441 streams): each of them
+//! turns a client request into a [`RequestHead`] and writes its own answers (101 bytes, or an h2
+//! `200`); everything between is here. Does not own reading the request or writing to the client.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+
+use hyper::{HeaderMap, StatusCode};
+use tokio::time::Instant;
+
+use crate::admit::limits::Permit;
+use crate::admit::token;
+use crate::admit::{self, Admission, Denial};
+use crate::config::policy::TokenSource;
+use crate::error::Refusal;
+use crate::metrics::{NO_ROUTE, OpenTunnel};
+use crate::proxy::conn::ConnCtx;
+use crate::proxy::head::{BodyLength, Fields, RequestHead};
+use crate::proxy::verify::{self, Verdict};
+use crate::proxy::{client_addr, route, validate};
+use crate::stats::GaugeGuard;
+use crate::tunnel::splice::Timeouts;
+use crate::tunnel::{self, Session, Tunnel};
+use crate::upstream::{self, BackendStream, LiveGuard, balance, h1, request};
+
+/// Why a handshake stopped short of a tunnel.
+pub enum Stop {
+    /// The client went away: nothing to answer.
+    Gone,
+    /// The gateway closed every connection (end of a drain): nothing to answer.
+    Shutdown,
+    Deny(Denial),
+}
+
+impl From<Refusal> for Stop {
+    fn from(r: Refusal) -> Stop {
+        Stop::Deny(r.into())
+    }
+}
+
+impl From<Denial> for Stop {
+    fn from(d: Denial) -> Stop {
+        Stop::Deny(d)
+    }
+}
+
+/// What the backend answered, once verified.
+pub enum Answer {
+    /// A final non-101 answer, read whole (bounded); the backend connection is already closed.
+    Relay(Relay),
+    /// A verified 101 and the backend leg; the client has not heard of it yet.
+    Upgraded(Box<Upgraded>),
+}
+
+/// A backend's non-101 answer, to pass on to the client.
+pub struct Relay {
+    pub status: StatusCode,
+    /// The backend's own reason phrase, when it sent one.
+    pub reason: Option<Vec<u8>>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Everything the tunnel needs, and what the client's answer is built from.
+pub struct Upgraded {
+    pub backend: BackendStream,
+    /// Counts this tunnel on its backend (least-connections balancing).
+    pub live: LiveGuard,
+    /// Holds the open-tunnel gauges (route, backend) up.
+    pub open: OpenTunnel,
+    pub admission: Admission,
+    pub client_ip: IpAddr,
+    pub route: String,
+    pub backend_url: String,
+    /// What the backend sent behind its 101.
+    pub to_client_first: Vec<u8>,
+    /// What the session is held to after the upgrade.
+    pub setup: tunnel::drive::Setup,
+    /// The negotiated subprotocol and extensions, for the client's answer.
+    pub verdict: Verdict,
+    /// The backend's answer fields (its end-to-end ones are relayed).
+    pub headers: HeaderMap,
+}
+
+/// Route, validate, admit, forward, verify. `routed` receives the route's label as soon as one
+/// is chosen. `head` is what the client asked for (for h2: a head synthesized from the stream,
+/// carrying the key wsgate minted); `body` is what `head::check_framing` found.
+pub async fn pass<'c>(
+    ctx: &'c ConnCtx,
+    head: &RequestHead,
+    sni: Option<&str>,
+    body: BodyLength,
+    routed: &mut Option<&'c str>,
+) -> Result<Answer, Stop> {
+    let limits = &ctx.runtime.limits;
+    // 3. Normalised target, Host (and SNI agreement), route.
+    let target = route::normalise(&head.target)?;
+    let host = validate::host(head, sni)?;
+    let route = (ctx.runtime.routes)
+        .find(&host.name, &target.path)
+        .ok_or(Refusal::NoRoute)?;
+    *routed = Some(&route.label);
+    // 4. RFC 6455 §4.2.1.
+    let mut upgrade = validate::upgrade(head, body)?;
+    // 5. Admission: Origin, rates, caps, token; the client address from trusted proxies.
+    let client_ip = client_addr::client_ip(
+        ctx.peer.ip(),
+        &ctx.runtime.trusted_proxies,
+        head.values("x-forwarded-for"),
+    );
+    let admitted = admit::Request {
+        head,
+        target: &target,
+        client_ip,
+    };
+    let admission = admit::admit(&route.policy, &ctx.runtime.per_ip, &admitted).await?;
+    if let Some(found) = &admission.strip
+        && let TokenSource::Subprotocol { marker } = &found.source
+    {
+        upgrade.protocols = token::strip_subprotocols(&upgrade.protocols, marker, &found.token);
+    }
+    // 6. The rebuilt request, to a backend of the route's pool (failover inside).
+    let forward = request::build(&request::Forward {
+        head,
+        target: &target,
+        host: &host,
+        upgrade: &upgrade,
+        admission: &admission,
+        client_ip,
+        proto: ctx.listener.proto(),
+    })?;
+    let pool = &route.pool;
+    let key = (pool.hash_key.as_ref())
+        .and_then(|k| balance::hash_key(k, head, &target, client_ip, &upgrade.protocols));
+    let bounds = upstream::Bounds {
+        connect: limits.backend_connect_timeout,
+        handshake: limits.backend_handshake_timeout,
+        max_head_bytes: limits.max_request_header_bytes,
+    };
+    let client_addr = SocketAddr::new(client_ip, ctx.peer.port());
+    let upstream::Answered {
+        answer,
+        link,
+        backend,
+        deadline,
+    } = upstream::exchange(
+        pool,
+        key.as_deref(),
+        &forward,
+        client_addr,
+        ctx.local,
+        bounds,
+    )
+    .await?;
+    // RFC 6455 §4.1 on the answer.
+    let status = answer.status().as_u16();
+    let verdict = verify::check(&answer, &upgrade).map_err(|bad| {
+        tracing::warn!(backend = %backend.url, rule = bad.label(), status, "bad upgrade answer");
+        backend.health.report_failure(&pool.passive, &backend.url);
+        Refusal::from(bad)
+    })?;
+    backend.health.report_success();
+    if verdict == Verdict::Relay {
+        let (parts, body) = answer.into_parts();
+        let max = limits.max_relayed_body_bytes;
+        let body = tokio::time::timeout_at(deadline, h1::read_body(body, &parts.headers, max))
+            .await
+            .map_err(|_| Refusal::BackendTimeout)??;
+        // The backend connection closes before the client hears anything.
+        drop(link);
+        let reason = parts.extensions.get::<hyper::ext::ReasonPhrase>();
+        return Ok(Answer::Relay(Relay {
+            status: parts.status,
+            reason: reason.map(|r| r.as_bytes().to_vec()),
+            headers: parts.headers,
+            body,
+        }));
+    }
+    // The stream back from hyper, with what the backend sent behind its 101, before the client
+    // hears of the upgrade.
+    let headers = answer.headers().clone();
+    let (upstream, to_client_first) =
+        tokio::time::timeout_at(deadline, h1::upgrade::<BackendStream>(answer, link))
+            .await
+            .map_err(|_| Refusal::BackendTimeout)??;
+    let live = LiveGuard::new(&backend);
+    let open = (ctx.stats.metrics).tunnel_opened(&route.label, &pool.name, &backend.url);
+    let setup = tunnel::setup(&tunnel::Terms {
+        policy: &route.policy.session,
+        timeouts: Timeouts {
+            idle: limits.tunnel_idle_timeout,
+            half_close: limits.tunnel_half_close_timeout,
+        },
+        close_timeout: limits.close_timeout,
+        deflate: verify::deflate(&verdict),
+        expires_at: (admission.identity.as_ref())
+            .and_then(|i| i.expires_at)
+            .zip(route.policy.token_leeway()),
+    });
+    Ok(Answer::Upgraded(Box::new(Upgraded {
+        backend: upstream,
+        live,
+        open,
+        admission,
+        client_ip,
+        route: route.label.clone(),
+        backend_url: backend.url.clone(),
+        to_client_first,
+        setup,
+        verdict,
+        headers,
+    })))
+}
+
+/// Count and log a handshake that did not become a tunnel (once, with its reason).
+pub fn record_stop(ctx: &ConnCtx, routed: Option<&str>, stop: &Stop) {
+    let metrics = &ctx.stats.metrics;
+    let route_label = routed.unwrap_or(NO_ROUTE);
+    match stop {
+        Stop::Gone => metrics.handshake(route_label, "client_gone"),
+        Stop::Shutdown => metrics.handshake(route_label, "shutdown"),
+        Stop::Deny(denial) => {
+            let refusal = denial.refusal;
+            ctx.stats.refused(refusal.reason());
+            metrics.handshake(route_label, refusal.reason());
+            let (reason, status) = (refusal.reason(), refusal.status());
+            if status >= 500 {
+                tracing::warn!(peer = %ctx.peer, reason, status, "refused");
+            } else {
+                tracing::info!(peer = %ctx.peer, reason, status, "refused");
+            }
+        }
+    }
+}
+
+/// Count and log a backend's non-101 answer passed on to the client.
+pub fn record_relayed(ctx: &ConnCtx, routed: Option<&str>, status: u16) {
+    ctx.stats.refused("backend_non_101");
+    (ctx.stats.metrics).handshake(routed.unwrap_or(NO_ROUTE), "relayed");
+    tracing::info!(peer = %ctx.peer, status, "backend refused the upgrade; answer relayed");
+}
+
+/// How the client leg of a tunnel came to be.
+pub struct Leg {
+    pub sni: Option<String>,
+    /// When the handshake began.
+    pub started: Instant,
+    /// `h1` or `h2`, for the session registry.
+    pub protocol: &'static str,
+    /// Gauges held up while the tunnel lives (besides `tunnels_open`).
+    pub guards: Vec<GaugeGuard>,
+    /// The connection's global permit when the tunnel is the connection (h1); an h2 stream's
+    /// tunnel holds only its own admission permits, the connection task keeps the global one.
+    pub permit: Option<Permit>,
+    /// Client bytes received behind the request, for the backend.
+    pub to_backend_first: Vec<u8>,
+}
+
+/// Count the tunnel, register its session and assemble what the tunnel task owns. The caller
+/// spawns `tunnel::run(client, backend, tunnel)` on the tracker.
+pub fn tunnel(ctx: &ConnCtx, up: Upgraded, leg: Leg) -> (BackendStream, Tunnel) {
+    ctx.stats.tunnels_total.fetch_add(1, Ordering::Relaxed);
+    (ctx.stats.metrics).handshake(&up.route, "upgraded");
+    let identity = up.admission.identity.as_ref();
+    let entry = ctx.stats.sessions.register(crate::session::Info {
+        subject: identity.and_then(|i| i.subject.clone()),
+        client: up.client_ip,
+        route: up.route.clone(),
+        backend: up.backend_url.clone(),
+        started: std::time::SystemTime::now() - leg.started.elapsed(),
+        expires_at: identity.and_then(|i| i.expires_at),
+        key_id: identity.and_then(|i| i.key_id.clone()),
+        protocol: leg.protocol,
+    });
+    let mut guards = leg.guards;
+    guards.push(GaugeGuard::new(&ctx.stats, |s| &s.tunnels_open));
+    let mut permits = up.admission.permits;
+    permits.extend(leg.permit);
+    let tunnel = Tunnel {
+        session: Session {
+            peer: ctx.peer,
+            sni: leg.sni,
+            client: up.client_ip,
+            expires_at: identity.and_then(|i| i.expires_at),
+            subject: up.admission.identity.and_then(|i| i.subject),
+            route: up.route,
+            backend: up.backend_url,
+            started: leg.started,
+        },
+        to_backend_first: leg.to_backend_first,
+        to_client_first: up.to_client_first,
+        setup: up.setup,
+        close: ctx.close.clone(),
+        guards,
+        backend_live: Some(up.live),
+        open: up.open,
+        permits,
+        entry,
+    };
+    (up.backend, tunnel)
+}
