@@ -34,6 +34,8 @@ pub struct AcceptSet {
     /// Every connection task and tunnel, for the drain.
     pub tracker: TaskTracker,
     close: CancellationToken,
+    /// Cancelled when accepting stops for good (a drain): h2 connections send GOAWAY on it.
+    draining: CancellationToken,
     loops: Mutex<HashMap<String, Running>>,
     /// Set at shutdown: no loop starts after it.
     closed: AtomicBool,
@@ -50,6 +52,7 @@ impl AcceptSet {
             stats,
             tracker: TaskTracker::new(),
             close,
+            draining: CancellationToken::new(),
             loops: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
         }
@@ -67,6 +70,7 @@ impl AcceptSet {
             stats: Arc::clone(&self.stats),
             tracker: self.tracker.clone(),
             close: self.close.clone(),
+            draining: self.draining.clone(),
         };
         let stop = CancellationToken::new();
         let handle = tokio::spawn(listener::accept_loop(socket, ctx, stop.clone()));
@@ -134,6 +138,7 @@ impl AcceptSet {
     /// Stop every loop (closing the sockets) and wait for them to end.
     pub async fn stop_all(&self) {
         self.closed.store(true, Ordering::Release);
+        self.draining.cancel();
         let loops: Vec<Running> = self.lock().drain().map(|(_, r)| r).collect();
         for r in &loops {
             r.stop.cancel();

@@ -34,6 +34,8 @@ pub struct ConnCtx {
     pub stats: Arc<Stats>,
     pub tracker: TaskTracker,
     pub close: CancellationToken,
+    /// Cancelled when the gateway stops accepting (a drain).
+    pub draining: CancellationToken,
     /// The TCP peer.
     pub peer: SocketAddr,
     /// The address the client connected to (our side of the accepted socket).

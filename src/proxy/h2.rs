@@ -49,9 +49,6 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// slow reader can make wsgate hold.
 const STREAM_WINDOW: u32 = 64 * 1024;
 const CONNECTION_WINDOW: u32 = 1024 * 1024;
-/// How often a connection looks whether the gateway stopped accepting (a drain): the tracker
-/// has no notification for its close.
-const DRAIN_POLL: Duration = Duration::from_millis(250);
 
 type Body = Full<Bytes>;
 
@@ -85,7 +82,6 @@ where
         })
     };
     let mut conn = std::pin::pin!(builder.serve_connection(TokioIo::new(io), service));
-    let mut poll = tokio::time::interval(DRAIN_POLL);
     let mut going_away = false;
     loop {
         tokio::select! {
@@ -101,12 +97,10 @@ where
                 let _ = tokio::time::timeout(limits.close_timeout, conn.as_mut()).await;
                 break;
             }
-            _ = poll.tick(), if !going_away => {
-                if ctx.tracker.is_closed() {
-                    // A drain: GOAWAY, no new streams; open sessions go on until they end.
-                    going_away = true;
-                    conn.as_mut().graceful_shutdown();
-                }
+            () = ctx.draining.cancelled(), if !going_away => {
+                // A drain: GOAWAY, no new streams; open sessions go on until they end.
+                going_away = true;
+                conn.as_mut().graceful_shutdown();
             }
         }
     }

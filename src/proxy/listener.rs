@@ -41,6 +41,8 @@ pub struct AcceptCtx {
     pub stats: Arc<Stats>,
     pub tracker: TaskTracker,
     pub close: CancellationToken,
+    /// Cancelled when the gateway stops accepting (a drain).
+    pub draining: CancellationToken,
 }
 
 /// Accept until `stop` is cancelled; the socket is closed when this returns.
@@ -83,6 +85,7 @@ pub async fn accept_loop(socket: TcpListener, ctx: AcceptCtx, stop: Cancellation
             stats: Arc::clone(&ctx.stats),
             tracker: ctx.tracker.clone(),
             close: ctx.close.clone(),
+            draining: ctx.draining.clone(),
             peer,
             local: tcp.local_addr().unwrap_or(peer),
             permit: Some(permit),
