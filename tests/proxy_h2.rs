@@ -247,3 +247,20 @@ async fn drain_closes_h2_sessions_with_1001_and_the_connection_ends() {
     proxy.stopped().await;
     assert_eq!(proxy.stats().open_tunnels(), 0);
 }
+
+#[tokio::test]
+async fn an_h2_connection_without_streams_is_closed_like_a_silent_h1_one() {
+    let backend = EchoBackend::start().await;
+    let proxy = TestProxy::builder()
+        .limit("request_header_timeout", "300ms")
+        .route(None, "/echo/", backend.addr())
+        .start()
+        .await;
+    let idle = H2Client::connect(&proxy).await;
+    let busy = H2Client::connect(&proxy).await;
+    let mut ws = busy.websocket("/echo/").await;
+    eventually("the idle h2 connection to be closed", || idle.closed()).await;
+    // A connection with a live stream stays, however long it is.
+    echo(&mut ws, "still open").await;
+    assert!(!busy.closed(), "the connection with a session was closed");
+}

@@ -74,15 +74,26 @@ where
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW);
     let sni: Option<Arc<str>> = sni.map(Arc::from);
+    // One clone per live stream (its handler, then its tunnel task): a count of 1 means no
+    // stream is open.
+    let streams = Arc::new(());
     let service = {
         let ctx = Arc::clone(&ctx);
+        let streams = Arc::downgrade(&streams);
         service_fn(move |req| {
-            let (ctx, sni) = (Arc::clone(&ctx), sni.clone());
-            async move { Ok::<_, Infallible>(stream(req, ctx, sni).await) }
+            let (ctx, sni, alive) = (Arc::clone(&ctx), sni.clone(), streams.upgrade());
+            async move { Ok::<_, Infallible>(stream(req, ctx, sni, alive).await) }
         })
     };
     let mut conn = std::pin::pin!(builder.serve_connection(TokioIo::new(io), service));
     let mut going_away = false;
+    // A connection without a stream for a whole check period is closed (GOAWAY), as h1 closes
+    // a connection that sends no request within `request_header_timeout`.
+    let mut idle_check = tokio::time::interval_at(
+        tokio::time::Instant::now() + limits.request_header_timeout,
+        limits.request_header_timeout,
+    );
+    let mut idle_since_last = false;
     loop {
         tokio::select! {
             ended = conn.as_mut() => {
@@ -102,6 +113,15 @@ where
                 going_away = true;
                 conn.as_mut().graceful_shutdown();
             }
+            _ = idle_check.tick(), if !going_away => {
+                let idle = Arc::strong_count(&streams) == 1;
+                if idle && idle_since_last {
+                    tracing::debug!(peer = %ctx.peer, "h2 connection without streams; GOAWAY");
+                    going_away = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                idle_since_last = idle;
+            }
         }
     }
     drop((permit, guard));
@@ -112,6 +132,7 @@ async fn stream(
     mut req: Request<Incoming>,
     ctx: Arc<ConnCtx>,
     sni: Option<Arc<str>>,
+    alive: Option<Arc<()>>,
 ) -> Response<Body> {
     let started = Instant::now();
     let mut routed = None;
@@ -147,6 +168,8 @@ async fn stream(
             Ok(upgraded) => tunnel::run(TokioIo::new(upgraded), backend, tunnel).await,
             Err(e) => tracing::debug!(error = %e, "h2 stream gone before its tunnel began"),
         }
+        // The stream counts as open on its connection until its tunnel ends.
+        drop(alive);
     });
     answer
 }

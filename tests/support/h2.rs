@@ -61,6 +61,11 @@ impl H2Client {
         H2Client { send, alpn, conn }
     }
 
+    /// Whether the connection ended (the proxy closed it).
+    pub fn closed(&self) -> bool {
+        self.conn.is_finished()
+    }
+
     /// Send `req` on a new stream and wait for the answer head.
     pub async fn open(&self, req: Request<Empty<Bytes>>) -> hyper::Result<Response<Incoming>> {
         let mut send = self.send.clone();
