@@ -14,13 +14,14 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, Validation};
 use serde_json::{Map, Value};
 
-use super::jwks::{self, Key, RemoteJwks};
+use super::jwks::{Key, RemoteJwks};
 use super::jwt_cache::VerifiedCache;
 use crate::config::policy::{JwtConfig, JwtKey};
 use crate::error::Refusal;
+use keys::{load_jwks_file, load_pem, load_secret};
 
 /// Who the token says the client is.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,55 +88,6 @@ impl std::fmt::Debug for JwtVerifier {
             .field("jwks_urls", &urls)
             .finish_non_exhaustive()
     }
-}
-
-fn load_pem(path: &std::path::Path, alg: Algorithm) -> Result<Key, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let key = match alg.family() {
-        AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(&pem),
-        AlgorithmFamily::Ec => DecodingKey::from_ec_pem(&pem),
-        AlgorithmFamily::Ed => DecodingKey::from_ed_pem(&pem),
-        AlgorithmFamily::Hmac => {
-            return Err(format!("{alg:?} keys come from `secret_env`, not a file"));
-        }
-    }
-    .map_err(|e| format!("not a {alg:?} public key in PEM: {e}"))?;
-    Ok(Key {
-        kid: None,
-        origin: None,
-        alg,
-        key,
-    })
-}
-
-fn load_secret(var: &str, alg: Algorithm) -> Result<Key, String> {
-    if alg.family() != AlgorithmFamily::Hmac {
-        return Err(format!("`secret_env` is for HS256/384/512, not {alg:?}"));
-    }
-    let secret = std::env::var_os(var).filter(|v| !v.is_empty());
-    let secret = secret.ok_or_else(|| format!("environment variable {var} is unset or empty"))?;
-    let secret = secret.as_encoded_bytes();
-    if secret.len() < 32 {
-        tracing::warn!(var, "HMAC secret is shorter than 32 bytes");
-    }
-    Ok(Key {
-        kid: None,
-        origin: None,
-        alg,
-        key: DecodingKey::from_secret(secret),
-    })
-}
-
-fn load_jwks_file(path: &std::path::Path) -> Result<Vec<Key>, String> {
-    let doc = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let (keys, skipped) = jwks::parse_set(&doc)?;
-    if !skipped.is_empty() {
-        return Err(format!("unusable keys: {}", skipped.join("; ")));
-    }
-    if keys.is_empty() {
-        return Err("no signature key in the set".into());
-    }
-    Ok(keys)
 }
 
 /// What trying the known keys gave.
@@ -420,5 +372,6 @@ pub fn claim_as_header_value(claims: &Map<String, Value>, name: &str) -> Option<
     (!text.contains(bad)).then_some(text)
 }
 
+mod keys;
 #[cfg(test)]
 pub(crate) mod tests;

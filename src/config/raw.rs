@@ -11,8 +11,10 @@
 //! `limits.per_ip`, `trusted_proxies`, `proxy_protocol`) follow the same rules; their meaning is
 //! documented on [`crate::config::policy`]; the `session:` keys are in [`session`].
 
+mod listener;
 mod session;
 
+pub use self::listener::{RawCertFiles, RawListener, RawTls};
 pub use self::session::{RawKeepalive, RawMessageRate, RawSession};
 
 use std::collections::HashMap;
@@ -68,41 +70,6 @@ pub struct RawAdmin {
     pub bind: Spanned<String>,
     /// Environment variable holding the bearer token that `/sessions*` require.
     pub token_env: Option<Spanned<String>>,
-}
-
-/// `listeners[i]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawListener {
-    pub name: Spanned<String>,
-    /// `IP:PORT`, e.g. `"127.0.0.1:8443"` or `"[::]:443"`.
-    pub bind: Spanned<String>,
-    /// Absent: a plain `ws://` listener.
-    pub tls: Option<Spanned<RawTls>>,
-    /// Expect a PROXY v1/v2 header from trusted peers; absent = false.
-    pub proxy_protocol: Option<Spanned<bool>>,
-    /// Offer h2 in ALPN on a TLS listener (RFC 8441 WebSockets); absent = true.
-    pub http2: Option<Spanned<bool>>,
-}
-
-/// `listeners[i].tls`: exactly one of `certificates` / `self_signed`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTls {
-    /// Chosen by SNI; the first is the default.
-    pub certificates: Option<Spanned<Vec<Spanned<RawCertFiles>>>>,
-    /// DNS names or IP addresses for an in-memory self-signed certificate.
-    pub self_signed: Option<Spanned<Vec<Spanned<String>>>>,
-    /// `"1.2"` or `"1.3"`; absent = 1.2.
-    pub min_version: Option<Spanned<String>>,
-}
-
-/// `listeners[i].tls.certificates[j]`: PEM paths, relative to the config file's directory.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawCertFiles {
-    pub cert: Spanned<String>,
-    pub key: Spanned<String>,
 }
 
 /// `limits`: every key optional; absent = [`crate::config::Limits::default`].

@@ -1,7 +1,7 @@
 //! Unit tests of `admit::jwt` (and helpers other tests share).
 
 use super::*;
-use jsonwebtoken::{EncodingKey, Header};
+use jsonwebtoken::{DecodingKey, EncodingKey, Header};
 use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
