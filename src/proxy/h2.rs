@@ -15,8 +15,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::ext::Protocol;
@@ -33,7 +31,7 @@ use crate::proxy::conn::ConnCtx;
 use crate::proxy::head::{BodyLength, Field, RequestHead, is_hop_by_hop};
 use crate::proxy::pass::{self, Answer, Relay, Stop, Upgraded};
 use crate::proxy::respond;
-use crate::proxy::verify::Verdict;
+use crate::proxy::verify::{self, Verdict};
 use crate::stats::GaugeGuard;
 use crate::tunnel;
 
@@ -223,7 +221,9 @@ fn websocket_head(req: &Request<Incoming>) -> Result<RequestHead, Refusal> {
     }
     fields.push(field("Upgrade", b"websocket"));
     fields.push(field("Connection", b"Upgrade"));
-    fields.push(field("Sec-WebSocket-Key", mint_key().as_bytes()));
+    // Without randomness there is no key to verify an answer against: no backend is asked.
+    let key = verify::new_key().ok_or(Refusal::BackendUnavailable)?;
+    fields.push(field("Sec-WebSocket-Key", key.as_bytes()));
     Ok(RequestHead {
         method: "GET".into(),
         target: target.to_owned(),
@@ -231,14 +231,6 @@ fn websocket_head(req: &Request<Incoming>) -> Result<RequestHead, Refusal> {
         fields,
         rest: Vec::new(),
     })
-}
-
-/// A fresh `Sec-WebSocket-Key`: base64 of 16 random bytes (RFC 6455 §4.1).
-fn mint_key() -> String {
-    let mut nonce = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut nonce)
-        .expect("the system random generator works (aws-lc-rs seeds from the OS)");
-    STANDARD.encode(nonce)
 }
 
 /// The answer to a verified 101: `200` with the negotiated subprotocol and extensions and the

@@ -80,6 +80,14 @@ impl From<BadUpgrade> for Refusal {
     }
 }
 
+/// A fresh `Sec-WebSocket-Key` for a request wsgate makes itself (h2 streams, health checks):
+/// base64 of 16 random bytes (RFC 6455 §4.1); `None` when the system has no randomness.
+pub fn new_key() -> Option<String> {
+    let mut nonce = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut nonce).ok()?;
+    Some(STANDARD.encode(nonce))
+}
+
 /// `Sec-WebSocket-Accept` for a key: base64(SHA-1(key + GUID)).
 pub fn accept_for(key: &str) -> String {
     let mut ctx = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);

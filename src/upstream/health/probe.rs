@@ -5,8 +5,6 @@
 //! the state change). The handshake runs on hyper's HTTP/1 client (`upstream::h1`), as the
 //! data path's does. Does not own the schedule or the state (`super`).
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use http_body_util::Empty;
 use hyper::{Request, StatusCode, header};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -15,7 +13,7 @@ use tokio::time::Instant;
 
 use super::Target;
 use crate::config::{HealthCheck, HealthKind};
-use crate::proxy::verify::{accept_for, has_token, single};
+use crate::proxy::verify::{accept_for, has_token, new_key, single};
 use crate::upstream::{h1, tls};
 
 /// Bound on the check's answer head.
@@ -82,7 +80,7 @@ async fn websocket<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
     host: &str,
     deadline: Instant,
 ) -> Result<(), String> {
-    let key = STANDARD.encode(random::<16>()?);
+    let key = new_key().ok_or("no randomness for the check")?;
     let request = Request::get(path)
         .header(header::HOST, host)
         .header(header::UPGRADE, "websocket")
