@@ -22,6 +22,8 @@ pub enum End {
     HalfCloseTimeout,
     /// wsgate ended the session for this reason, with its close sequence.
     Wsgate(Reason),
+    /// The gateway cut every connection (the drain budget ran out): no close sequence.
+    Shutdown,
 }
 
 impl End {
@@ -35,6 +37,7 @@ impl End {
             End::IdleTimeout => "idle_timeout",
             End::HalfCloseTimeout => "half_close_timeout",
             End::Wsgate(r) => r.label(),
+            End::Shutdown => "shutdown",
         }
     }
 

@@ -125,7 +125,7 @@ where
             handle,
         ) => o,
         () = t.close.cancelled() => Outcome {
-            end: End::Wsgate(Reason::Drain),
+            end: End::Shutdown,
             close_code: None,
             close_reason: None,
             messages_to_backend: 0,
@@ -134,12 +134,7 @@ where
             pings: [0; 2],
         },
     };
-    let hard_cut = t.close.is_cancelled() && outcome.close_code.is_none();
-    let end = if hard_cut {
-        "shutdown"
-    } else {
-        outcome.end.label()
-    };
+    let end = outcome.end.label();
     let (to_backend, to_client, msgs_up, msgs_down) = handle.counters.read();
     let s = &t.session;
     let duration = s.started.elapsed();
@@ -156,7 +151,7 @@ where
         bytes_to_client = to_client,
         messages_to_backend = msgs_up,
         messages_to_client = msgs_down,
-        closed_by = if hard_cut { "wsgate" } else { outcome.end.who() },
+        closed_by = outcome.end.who(),
         end,
         close_code = outcome.close_code,
         close_reason = outcome.close_reason.as_deref(),
@@ -166,11 +161,7 @@ where
     t.open.closed(duration, to_backend, to_client, end);
     t.open.session_ended(&SessionEnd {
         code: outcome.close_code,
-        closed_by: if hard_cut {
-            "wsgate"
-        } else {
-            outcome.end.who()
-        },
+        closed_by: outcome.end.who(),
         violation: outcome.violation.map(|v| v.label()),
         pings: outcome.pings,
         dead: match outcome.end {
