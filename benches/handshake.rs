@@ -1,12 +1,13 @@
-//! The per-handshake CPU work wsgate adds besides TLS: parse the head, check framing, normalise
+//! The per-handshake CPU work wsgate adds besides TLS: parse the head (httparse into the
+//! `http` types, as hyper's server does), check framing, normalise
 //! the target, the RFC 6455 §4.2.1 checklist, rebuild the request, verify the 101 (§4.1).
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use wsgate::admit::Admission;
-use wsgate::proxy::head::{check_framing, parse_request};
-use wsgate::proxy::{route, validate, verify};
+use wsgate::proxy::{validate, verify};
+use wsgate::wire::{check_framing, normalise, parse_request, raw_target};
 use wsgate::upstream::request;
 
 const BROWSER: &[u8] = b"GET /chat/room?id=42 HTTP/1.1\r\nHost: ws.example.com\r\n\
@@ -25,19 +26,19 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
 fn handshake(c: &mut Criterion) {
     c.bench_function("request checks (parse+framing+route+validate)", |b| {
         b.iter(|| {
-            let head = parse_request(black_box(BROWSER).to_vec(), BROWSER.len(), 100).unwrap();
+            let head = parse_request(black_box(BROWSER), 100).unwrap();
             let body = check_framing(&head).unwrap();
-            let target = route::normalise(&head.target).unwrap();
+            let target = normalise(&raw_target(&head)).unwrap();
             let host = validate::host(&head, Some("ws.example.com")).unwrap();
             let up = validate::upgrade(&head, body).unwrap();
             black_box((target, host, up))
         })
     });
 
-    let head = parse_request(BROWSER.to_vec(), BROWSER.len(), 100).unwrap();
+    let head = parse_request(BROWSER, 100).unwrap();
     let up = validate::upgrade(&head, check_framing(&head).unwrap()).unwrap();
     let host = validate::host(&head, None).unwrap();
-    let target = route::normalise(&head.target).unwrap();
+    let target = normalise(&raw_target(&head)).unwrap();
     let admission = Admission::default();
     c.bench_function("rebuild forwarded request", |b| {
         b.iter(|| {

@@ -31,6 +31,7 @@ pub mod session;
 pub mod stats;
 pub mod tunnel;
 pub mod upstream;
+pub mod wire;
 
 pub use gateway::{BoundListener, Gateway, Shutdown};
 pub use reload::Reloader;

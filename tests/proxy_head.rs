@@ -26,16 +26,28 @@ async fn refused(request: impl Into<Vec<u8>>, status: u16, reason: &str) -> Answ
 // ---- time ----
 
 #[tokio::test]
-async fn partial_head_gets_408_after_request_header_timeout() {
+async fn partial_head_is_closed_after_request_header_timeout() {
     let (proxy, backend) = proxy_with(&[("request_header_timeout", "300ms")]).await;
+    let stats = proxy.stats();
+    let mut conn = proxy.connect().await;
     let start = tokio::time::Instant::now();
-    let partial = "GET /echo/ HTTP/1.1\r\nHost: localhost\r\n";
-    assert_refused(&proxy, &backend, partial, 408, "head_timeout").await;
+    let partial = b"GET /echo/ HTTP/1.1\r\nHost: localhost\r\n";
+    within("sending half a head", conn.write_all(partial))
+        .await
+        .expect("write");
+    // Closed without an answer, as nginx does; counted as a refusal all the same.
+    let got = read_until_closed(&mut conn).await;
     assert!(
         start.elapsed() >= Duration::from_millis(250),
         "{:?}",
         start.elapsed()
     );
+    assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+    eventually("head_timeout to be counted", || {
+        stats.refusals("head_timeout") == 1
+    })
+    .await;
+    assert_eq!(backend.accepted(), 0);
 }
 
 #[tokio::test]
@@ -81,11 +93,7 @@ async fn trickled_head_times_out_as_a_whole() {
     let got = read_until_closed(&mut rx).await;
     let elapsed = start.elapsed();
     writer.abort();
-    assert!(
-        got.starts_with(b"HTTP/1.1 408"),
-        "{:?}",
-        String::from_utf8_lossy(&got)
-    );
+    assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
     assert!(
         elapsed < Duration::from_millis(1500),
         "head bound is per head: {elapsed:?}"
@@ -108,7 +116,8 @@ async fn more_than_max_request_headers_gets_431() {
     let head = (0..15).fold(Head::upgrade("/echo/"), |h, i| {
         h.header(&format!("X-N{i}"), "1")
     });
-    assert_refused(&proxy, &backend, head, 431, "too_many_headers").await;
+    // hyper answers 431 itself and does not say which bound was hit.
+    assert_refused(&proxy, &backend, head, 431, "head_too_large").await;
 }
 
 // ---- syntax (RFC 9112 §5) ----
@@ -174,32 +183,52 @@ async fn request_line_without_version_is_400() {
 
 // ---- framing (RFC 9112 §6.3) ----
 
+// hyper's parser refuses the ambiguous framings itself (400, counted as `malformed_head`);
+// what it lets through, wsgate refuses on an upgrade (`body_on_upgrade`).
+
 #[tokio::test]
 async fn content_length_with_transfer_encoding_is_400() {
     let head = Head::upgrade("/echo/")
         .header("Content-Length", "0")
         .header("Transfer-Encoding", "chunked");
+    // hyper lets it through (the chunked framing wins); wsgate refuses the ambiguity.
     refused(head, 400, "ambiguous_framing").await;
 }
 
 #[tokio::test]
-async fn duplicate_content_length_is_400() {
+async fn differing_content_lengths_are_400() {
+    let head = Head::upgrade("/echo/")
+        .header("Content-Length", "0")
+        .header("Content-Length", "5");
+    refused(head, 400, "malformed_head").await;
+}
+
+#[tokio::test]
+async fn identical_content_lengths_are_one_field() {
+    // RFC 9110 §8.6: a recipient may treat identical repeated values as one.
     let head = Head::upgrade("/echo/")
         .header("Content-Length", "0")
         .header("Content-Length", "0");
-    refused(head, 400, "ambiguous_framing").await;
+    let (proxy, _backend) = proxy_with(&[]).await;
+    assert_upgraded(&proxy, head).await;
 }
 
 #[tokio::test]
 async fn invalid_content_length_is_400() {
     let head = Head::upgrade("/echo/").header("Content-Length", "abc");
-    refused(head, 400, "ambiguous_framing").await;
+    refused(head, 400, "malformed_head").await;
 }
 
 #[tokio::test]
 async fn unknown_transfer_encoding_is_400() {
     let head = Head::upgrade("/echo/").header("Transfer-Encoding", "gzip");
-    refused(head, 400, "bad_transfer_encoding").await;
+    refused(head, 400, "malformed_head").await;
+}
+
+#[tokio::test]
+async fn chunked_body_on_an_upgrade_is_400() {
+    let head = Head::upgrade("/echo/").header("Transfer-Encoding", "chunked");
+    refused(head, 400, "body_on_upgrade").await;
 }
 
 #[tokio::test]

@@ -14,11 +14,11 @@ use std::net::IpAddr;
 
 use http_body_util::Empty;
 use hyper::header::{HeaderName, HeaderValue};
-use hyper::{Method, Request, Uri};
+use hyper::{Request, Uri};
 
 use crate::config::policy::AuthRequestConfig;
 use crate::outbound::client::{EmptyRequest, HttpClient};
-use crate::proxy::head::{Fields, RequestHead, is_hop_by_hop};
+use crate::wire::{Fields, Head, end_to_end, raw_target};
 
 /// Fields of the client's request never sent to the auth service: hop-by-hop (RFC 9110 §7.6.1),
 /// framing (no body is sent), and what wsgate sets itself.
@@ -53,7 +53,7 @@ pub enum AuthRequestFailure {
 /// named as configured, in the answer's order.
 pub async fn ask(
     cfg: &AuthRequestConfig,
-    head: &RequestHead,
+    head: &Head,
     client_ip: IpAddr,
 ) -> Result<Vec<(String, Vec<u8>)>, AuthRequestFailure> {
     let question = question(cfg, head, client_ip).map_err(|e| unavailable(cfg, "bad_url", &e))?;
@@ -103,37 +103,30 @@ fn service_uri(cfg: &AuthRequestConfig) -> Result<Uri, String> {
 /// The request sent to the service. `Host` is the service's (set by the client from the URI).
 fn question(
     cfg: &AuthRequestConfig,
-    head: &RequestHead,
+    head: &Head,
     client_ip: IpAddr,
 ) -> Result<EmptyRequest, String> {
-    let named: Vec<String> = head
-        .tokens("connection")
-        .map(str::to_ascii_lowercase)
-        .collect();
-    let method = Method::from_bytes(head.method.as_bytes()).map_err(|e| e.to_string())?;
     let mut request = Request::builder()
-        .method(method)
+        .method(head.method.clone())
         .uri(service_uri(cfg)?)
         .body(Empty::new())
         .map_err(|e| e.to_string())?;
     let fields = request.headers_mut();
-    let mut add = |name: &[u8], value: &[u8]| {
-        // The client's head was parsed as HTTP, so its fields are valid; skip any that is not.
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
-            fields.append(n, v);
-        }
-    };
-    for field in &head.fields {
-        let lower = field.name.to_ascii_lowercase();
-        if !(is_hop_by_hop(&lower) || DROPPED.contains(&lower.as_str()) || named.contains(&lower)) {
-            add(field.name.as_bytes(), &field.value);
+    for (name, value) in end_to_end(&head.headers, &[]) {
+        if !DROPPED.contains(&name.as_str()) {
+            fields.append(name.clone(), value.clone());
         }
     }
-    add(b"x-original-uri", head.target.as_bytes());
-    add(b"x-original-method", head.method.as_bytes());
-    add(b"x-forwarded-for", client_ip.to_string().as_bytes());
+    let mut add = |name: &'static str, value: &[u8]| {
+        if let Ok(v) = HeaderValue::from_bytes(value) {
+            fields.append(HeaderName::from_static(name), v);
+        }
+    };
+    add("x-original-uri", raw_target(head).as_bytes());
+    add("x-original-method", head.method.as_str().as_bytes());
+    add("x-forwarded-for", client_ip.to_string().as_bytes());
     if let Ok(host) = head.single("host") {
-        add(b"x-forwarded-host", host);
+        add("x-forwarded-host", host);
     }
     Ok(request)
 }
@@ -145,7 +138,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    fn client_head() -> RequestHead {
+    fn client_head() -> Head {
         let fields = [
             ("Host", "chat.example.com"),
             ("Upgrade", "websocket"),
@@ -157,7 +150,7 @@ mod tests {
             ("X-Original-URI", "/spoofed"),
             ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
         ];
-        crate::proxy::head::test_head("/ws?room=1", &fields)
+        crate::wire::test_head("/ws?room=1", &fields)
     }
 
     async fn service(answer: Option<&'static str>) -> (AuthRequestConfig, Arc<Mutex<String>>) {

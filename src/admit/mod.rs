@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use crate::config::policy::{AuthConfig, AuthMethod, Policy, SessionPolicy, TokenSource};
 use crate::error::Refusal;
-use crate::proxy::head::RequestHead;
-use crate::proxy::route::Target;
+use crate::wire::Head;
+use crate::wire::Target;
 use jwt::{AuthFailure, JwtVerifier};
 use limits::{PerIpLimits, Permit, RouteLimits};
 use origin::OriginAllow;
@@ -146,7 +146,7 @@ fn retry(refusal: Refusal, after: Duration) -> Denial {
 
 /// Everything admission looks at for one request.
 pub struct Request<'a> {
-    pub head: &'a RequestHead,
+    pub head: &'a Head,
     pub target: &'a Target,
     pub client_ip: IpAddr,
 }

@@ -8,7 +8,7 @@
 
 use crate::config::policy::OriginPolicy;
 use crate::error::Refusal;
-use crate::proxy::head::Fields;
+use crate::wire::Fields;
 
 /// A compiled `origins:` list.
 #[derive(Debug, Clone)]
@@ -152,7 +152,7 @@ fn parse(text: &str) -> Option<Origin> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::head::parse_request;
+    use crate::wire::parse_request;
 
     fn allow(patterns: &[&str], require: bool) -> OriginAllow {
         OriginAllow::new(&OriginPolicy {
@@ -164,7 +164,7 @@ mod tests {
 
     fn check(a: &OriginAllow, origin_lines: &str) -> Result<(), Refusal> {
         let raw = format!("GET / HTTP/1.1\r\nHost: x\r\n{origin_lines}\r\n");
-        a.check(&parse_request(raw.clone().into_bytes(), raw.len(), 16).unwrap())
+        a.check(&parse_request(raw.as_bytes(), 16).unwrap())
     }
 
     #[test]

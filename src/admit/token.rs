@@ -8,8 +8,8 @@
 //! (`forward_token`, applied where the backend request is built).
 
 use crate::config::policy::TokenSource;
-use crate::proxy::head::{Fields, RequestHead};
-use crate::proxy::route::Target;
+use crate::wire::{Fields, Head};
+use crate::wire::Target;
 
 /// A credential and where it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub struct Duplicate(pub TokenSource);
 /// counts as absent, but still counts towards a duplicate. `Authorization` with another scheme
 /// (`Basic`) is not a bearer credential and is left alone.
 pub fn find(
-    head: &RequestHead,
+    head: &Head,
     target: &Target,
     sources: &[TokenSource],
 ) -> Result<Option<Found>, Duplicate> {
@@ -57,7 +57,7 @@ pub fn find(
 }
 
 /// RFC 6750 §2.1: `Authorization: Bearer <token>`, scheme case-insensitive.
-fn from_header(head: &RequestHead) -> Result<Option<String>, ()> {
+fn from_header(head: &Head) -> Result<Option<String>, ()> {
     match head.single("authorization") {
         Ok(value) => {
             let value = String::from_utf8_lossy(value);
@@ -90,7 +90,7 @@ fn from_query(query: &str, name: &str) -> Result<Option<String>, ()> {
 
 /// RFC 6265 §5.4: `name=value` pairs separated by `;`, across every `Cookie` line. Names are
 /// case-sensitive; a quoted value loses its quotes.
-fn from_cookies(head: &RequestHead, name: &str) -> Result<Option<String>, ()> {
+fn from_cookies(head: &Head, name: &str) -> Result<Option<String>, ()> {
     let mut found = None;
     for line in head.values("cookie") {
         for (key, value) in cookie_pairs(line) {
@@ -110,7 +110,7 @@ fn from_cookies(head: &RequestHead, name: &str) -> Result<Option<String>, ()> {
 }
 
 /// `Sec-WebSocket-Protocol: <marker>, <token>[, others]`: the entry right after the marker.
-fn from_subprotocol(head: &RequestHead, marker: &str) -> Result<Option<String>, ()> {
+fn from_subprotocol(head: &Head, marker: &str) -> Result<Option<String>, ()> {
     let offered: Vec<&str> = head.tokens("sec-websocket-protocol").collect();
     let mut found = None;
     for (i, entry) in offered.iter().enumerate() {
@@ -195,7 +195,7 @@ fn percent_decode(text: &str) -> String {
     if !text.contains('%') {
         return text.to_owned();
     }
-    String::from_utf8_lossy(&crate::proxy::route::percent_decode(text)).into_owned()
+    String::from_utf8_lossy(&crate::wire::percent_decode(text)).into_owned()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! Owns: the hyper h2 server for one connection (extended CONNECT enabled, bounded streams,
 //! resets, header list, windows and keep-alive; GOAWAY on drain or close), and per stream the
-//! RFC 8441 §4/§5 checks, a [`RequestHead`] synthesized from the stream with a key wsgate mints
+//! RFC 8441 §4/§5 checks, a [`Head`] synthesized from the stream with a key wsgate mints
 //! for the backend, and the answer as an h2 response: a refusal, a relayed non-101, or `200` for
 //! a verified 101 — then the stream's tunnel. Route, RFC 6455, admission, backend and §4.1 are
 //! the shared stages in [`pass`], exactly as for h1.
@@ -15,25 +15,24 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Incoming;
 use hyper::ext::Protocol;
-use hyper::header::{HeaderName, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http2;
 use hyper::service::service_fn;
-use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper::{HeaderMap, Method, Request, Response, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use crate::error::Refusal;
 use crate::proxy::conn::ConnCtx;
-use crate::proxy::head::{BodyLength, Field, RequestHead, is_hop_by_hop};
-use crate::proxy::pass::{self, Answer, Relay, Stop, Upgraded};
-use crate::proxy::respond;
-use crate::proxy::verify::{self, Verdict};
+use crate::proxy::pass::{self, Answer, Stop};
+use crate::proxy::respond::{self, Body};
+use crate::proxy::verify;
 use crate::stats::GaugeGuard;
 use crate::tunnel;
+use crate::wire::{BodyLength, Head};
 
 /// Streams one connection may hold open at once (each is a session).
 const MAX_STREAMS: u32 = 100;
@@ -48,7 +47,6 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 const STREAM_WINDOW: u32 = 64 * 1024;
 const CONNECTION_WINDOW: u32 = 1024 * 1024;
 
-type Body = Full<Bytes>;
 
 /// Serve one TLS connection that negotiated `h2`, until the client, a drain or the close token
 /// ends it. Holds the connection gauge and the global permit for the whole connection.
@@ -142,16 +140,16 @@ async fn stream(
         Ok(Answer::Upgraded(up)) => up,
         Ok(Answer::Relay(relay)) => {
             pass::record_relayed(&ctx, routed, relay.status.as_u16());
-            return relayed(relay);
+            return respond::for_h2(respond::relayed(relay));
         }
         Err(stop) => {
             pass::record_stop(&ctx, routed, &stop);
-            return refused(&stop);
+            return respond::for_h2(respond::refused(&stop));
         }
     };
     // Taken before the answer leaves: hyper hands the stream over once the 200 is sent.
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let answer = switched(&up);
+    let answer = respond::switched(&up, false);
     let leg = pass::Leg {
         sni: sni.as_deref().map(str::to_owned),
         started,
@@ -186,7 +184,7 @@ async fn accept<'c>(
 /// RFC 8441 §4/§5: an extended CONNECT with `:protocol websocket`, as the HTTP/1.1 head the
 /// shared stages check: `GET`, `Host` from `:authority`, the client's fields, and the upgrade
 /// fields with a key minted here (the backend's Accept is verified against it).
-fn websocket_head(req: &Request<Incoming>) -> Result<RequestHead, Refusal> {
+fn websocket_head(req: &Request<Incoming>) -> Result<Head, Refusal> {
     if req.method() != Method::CONNECT {
         // A plain GET is what an h1 request without Upgrade is: not a WebSocket.
         let refusal = if req.method() == Method::GET {
@@ -201,105 +199,34 @@ fn websocket_head(req: &Request<Incoming>) -> Result<RequestHead, Refusal> {
     if !protocol.as_str().eq_ignore_ascii_case("websocket") {
         return Err(Refusal::NotWebSocket);
     }
-    let authority = req.uri().authority().ok_or(Refusal::BadHost)?.as_str();
+    let authority = req.uri().authority().ok_or(Refusal::BadHost)?;
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let field = |name: &str, value: &[u8]| Field {
-        name: name.to_owned(),
-        value: value.to_vec(),
-    };
-    let mut fields = Vec::with_capacity(req.headers().len() + 4);
-    fields.push(field("Host", authority.as_bytes()));
+    let mut headers = HeaderMap::with_capacity(req.headers().len() + 4);
+    let host = HeaderValue::from_str(authority.as_str()).map_err(|_| Refusal::BadHost)?;
+    headers.append(header::HOST, host);
     for (name, value) in req.headers() {
-        let same_host = name == hyper::header::HOST
-            && value.as_bytes().eq_ignore_ascii_case(authority.as_bytes());
+        let same_host = name == header::HOST
+            && value.as_bytes().eq_ignore_ascii_case(authority.as_str().as_bytes());
         // A key is wsgate's to mint (RFC 8441 §5 has none); a `Host` other than `:authority`
         // stays, and the head then holds two (400).
-        if same_host || name == hyper::header::SEC_WEBSOCKET_KEY {
+        if same_host || name == header::SEC_WEBSOCKET_KEY {
             continue;
         }
-        fields.push(field(name.as_str(), value.as_bytes()));
+        headers.append(name.clone(), value.clone());
     }
-    fields.push(field("Upgrade", b"websocket"));
-    fields.push(field("Connection", b"Upgrade"));
+    headers.append(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.append(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     // Without randomness there is no key to verify an answer against: no backend is asked.
     let key = verify::new_key().ok_or(Refusal::BackendUnavailable)?;
-    fields.push(field("Sec-WebSocket-Key", key.as_bytes()));
-    Ok(RequestHead {
-        method: "GET".into(),
-        target: target.to_owned(),
-        minor: 1,
-        fields,
-        rest: Vec::new(),
-    })
-}
-
-/// The answer to a verified 101: `200` with the negotiated subprotocol and extensions and the
-/// backend's end-to-end fields, as the h1 101 would carry them; no Accept (RFC 8441 §5).
-fn switched(up: &Upgraded) -> Response<Body> {
-    let mut fields: Vec<(HeaderName, HeaderValue)> = respond::relayed(&up.headers)
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect();
-    if let Verdict::Upgrade {
-        protocol,
-        extensions,
-        ..
-    } = &up.verdict
-    {
-        let marker = up.admission.marker.as_deref();
-        if let Some(p) = protocol.as_deref().or(marker)
-            && let Ok(v) = HeaderValue::from_str(p)
-        {
-            fields.push((hyper::header::SEC_WEBSOCKET_PROTOCOL, v));
-        }
-        if let Some(e) = extensions
-            && let Ok(v) = HeaderValue::from_str(e)
-        {
-            fields.push((hyper::header::SEC_WEBSOCKET_EXTENSIONS, v));
-        }
-    }
-    response(StatusCode::OK, fields, Bytes::new())
-}
-
-/// A backend's non-101 answer on the stream: its status, end-to-end fields and body.
-fn relayed(relay: Relay) -> Response<Body> {
-    let fields = respond::relayed(&relay.headers)
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect();
-    response(relay.status, fields, Bytes::from(relay.body))
-}
-
-/// A refusal on the stream: what `respond::refuse` writes for h1, less the fields h2 forbids.
-fn refused(stop: &Stop) -> Response<Body> {
-    let Stop::Deny(denial) = stop else {
-        return response(StatusCode::SERVICE_UNAVAILABLE, Vec::new(), Bytes::new());
-    };
-    let (status, fields, body) = respond::refusal(denial);
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let fields = fields
-        .into_iter()
-        .filter_map(|(name, value)| {
-            let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
-            let value = HeaderValue::from_bytes(&value).ok()?;
-            Some((name, value))
-        })
-        .collect();
-    response(status, fields, Bytes::from_static(body.as_bytes()))
-}
-
-/// Build a response, leaving out connection-specific fields (RFC 9113 §8.2.2).
-fn response(
-    status: StatusCode,
-    fields: Vec<(HeaderName, HeaderValue)>,
-    body: Bytes,
-) -> Response<Body> {
-    let mut headers = HeaderMap::with_capacity(fields.len());
-    for (name, value) in fields {
-        if !is_hop_by_hop(name.as_str()) {
-            headers.append(name, value);
-        }
-    }
-    let mut answer = Response::new(Full::new(body));
-    *answer.status_mut() = status;
-    *answer.headers_mut() = headers;
-    answer
+    let key = HeaderValue::from_str(&key).map_err(|_| Refusal::BackendUnavailable)?;
+    headers.append(header::SEC_WEBSOCKET_KEY, key);
+    let (mut head, ()) = Request::builder()
+        .method(Method::GET)
+        .uri(target)
+        .version(Version::HTTP_11)
+        .body(())
+        .map_err(|_| Refusal::BadTarget)?
+        .into_parts();
+    head.headers = headers;
+    Ok(head)
 }

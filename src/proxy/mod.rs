@@ -3,8 +3,8 @@
 pub mod accept_set;
 pub mod client_addr;
 pub mod conn;
+pub mod h1;
 pub mod h2;
-pub mod head;
 pub mod listener;
 pub mod pass;
 pub mod proxy_protocol;

@@ -4,7 +4,7 @@
 //! tunnel assembled.
 //!
 //! Written once for both front ends (`conn` for h1, `h2` for RFC 8441 streams): each of them
-//! turns a client request into a [`RequestHead`] and writes its own answers (101 bytes, or an h2
+//! turns a client request into a [`Head`] and writes its own answers (101 bytes, or an h2
 //! `200`); everything between is here. Does not own reading the request or writing to the client.
 
 use std::net::{IpAddr, SocketAddr};
@@ -20,9 +20,9 @@ use crate::config::policy::TokenSource;
 use crate::error::Refusal;
 use crate::metrics::{NO_ROUTE, OpenTunnel};
 use crate::proxy::conn::ConnCtx;
-use crate::proxy::head::{BodyLength, Fields, RequestHead};
+use crate::wire::{self, BodyLength, Fields, Head};
 use crate::proxy::verify::{self, Verdict};
-use crate::proxy::{client_addr, route, validate};
+use crate::proxy::{client_addr, validate};
 use crate::stats::GaugeGuard;
 use crate::tunnel::splice::Timeouts;
 use crate::tunnel::{self, Session, Tunnel};
@@ -89,17 +89,17 @@ pub struct Upgraded {
 
 /// Route, validate, admit, forward, verify. `routed` receives the route's label as soon as one
 /// is chosen. `head` is what the client asked for (for h2: a head synthesized from the stream,
-/// carrying the key wsgate minted); `body` is what `head::check_framing` found.
+/// carrying the key wsgate minted); `body` is what `wire::check_framing` found.
 pub async fn pass<'c>(
     ctx: &'c ConnCtx,
-    head: &RequestHead,
+    head: &Head,
     sni: Option<&str>,
     body: BodyLength,
     routed: &mut Option<&'c str>,
 ) -> Result<Answer, Stop> {
     let limits = &ctx.runtime.limits;
     // 3. Normalised target, Host (and SNI agreement), route.
-    let target = route::normalise(&head.target)?;
+    let target = wire::normalise(&wire::raw_target(head))?;
     let host = validate::host(head, sni)?;
     let route = (ctx.runtime.routes)
         .find(&host.name, &target.path)

@@ -1,24 +1,31 @@
-//! Everything wsgate writes to the client before the tunnel: refusals, relayed non-101 answers
-//! and the 101 itself. All three are rebuilt heads, never the backend's bytes passed through.
+//! Every answer wsgate gives a client before a tunnel, as an `http::Response` that hyper writes
+//! for HTTP/1.1 or HTTP/2 alike: refusals, relayed non-101 answers, and the answer to a verified
+//! upgrade (`101` on h1, `200` on an h2 stream). All are rebuilt, never the backend's bytes
+//! passed through. Also the gentle close of an h1 connection after its last answer.
 
 use std::time::Duration;
 
-use hyper::header::{HeaderName, HeaderValue};
-use hyper::{HeaderMap, StatusCode};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{HeaderMap, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::admit::Denial;
-use crate::proxy::head::is_hop_by_hop;
-use crate::proxy::verify::{self, Verdict};
+use crate::proxy::pass::{Relay, Stop, Upgraded};
+use crate::proxy::verify::Verdict;
+use crate::wire::{end_to_end, is_hop_by_hop};
 
-/// How long writing an answer to a client may take before the connection is just dropped.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The body of every answer wsgate writes itself: short and whole.
+pub type Body = Full<Bytes>;
+
+/// How long closing a connection (close_notify, FIN) may take before it is just dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// After answering, how long and how much unread client input is drained before closing.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 64 * 1024;
 
-/// Fields of a backend answer that are about the backend connection, not the message
-/// (RFC 9110 §7.6.1), plus the framing and the fields wsgate writes itself.
+/// Fields of a backend answer that wsgate writes itself, or that are framing.
 const NOT_RELAYED: &[&str] = &[
     "content-length",
     "sec-websocket-accept",
@@ -26,144 +33,146 @@ const NOT_RELAYED: &[&str] = &[
     "sec-websocket-extensions",
 ];
 
-/// The answer to a refusal, whatever the protocol: status, fields in order, plain-text body.
-/// `refuse` writes it as HTTP/1.1; an h2 stream answers it as a response (`proxy::h2`).
-pub fn refusal(denial: &Denial) -> (u16, Vec<(&'static str, Vec<u8>)>, &'static str) {
+/// A refusal, or `503` for a handshake cut short by a shutdown.
+pub fn refused(stop: &Stop) -> Response<Body> {
+    match stop {
+        Stop::Deny(denial) => refusal(denial),
+        _ => response(StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), Bytes::new()),
+    }
+}
+
+/// The answer to a refusal: its status, its fields (challenge, `Retry-After`), plain-text body.
+pub fn refusal(denial: &Denial) -> Response<Body> {
     let refusal = denial.refusal;
-    let mut fields: Vec<(&'static str, Vec<u8>)> = Vec::new();
-    for (name, value) in refusal.headers() {
-        if denial.challenge.is_some() && name.eq_ignore_ascii_case("www-authenticate") {
-            continue;
+    let mut fields = HeaderMap::new();
+    let mut add = |name: &str, value: &[u8]| {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            fields.append(n, v);
         }
-        fields.push((name, value.as_bytes().to_vec()));
+    };
+    for (name, value) in refusal.headers() {
+        if denial.challenge.is_none() || !name.eq_ignore_ascii_case("www-authenticate") {
+            add(name, value.as_bytes());
+        }
     }
     if let Some(challenge) = &denial.challenge {
-        fields.push(("WWW-Authenticate", challenge.clone()));
+        add("www-authenticate", challenge);
     }
     if let Some(after) = denial.retry_after {
         // Whole seconds, rounded up, at least 1 (RFC 9110 §10.2.3).
         let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-        fields.push(("Retry-After", secs.max(1).to_string().into_bytes()));
+        add("retry-after", secs.max(1).to_string().as_bytes());
     }
-    fields.push(("Content-Type", b"text/plain; charset=utf-8".to_vec()));
-    (refusal.status(), fields, refusal.body())
+    add("content-type", b"text/plain; charset=utf-8");
+    let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    response(status, fields, Bytes::from_static(refusal.body().as_bytes()))
 }
 
-/// Write the answer for a refusal and close the connection (best effort, bounded in time).
-pub async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, denial: &Denial) {
-    let (status, fields, body) = refusal(denial);
-    let mut out = Vec::with_capacity(256);
-    status_line(&mut out, status, reason_phrase(status));
-    for (name, value) in &fields {
-        field(&mut out, name, value);
+/// A backend's final non-101 answer: its status (and its own reason phrase, which hyper writes
+/// on h1), its end-to-end fields and its body, read whole within bounds.
+pub fn relayed(relay: Relay) -> Response<Body> {
+    let mut answer = response(relay.status, relayed_fields(&relay.headers), relay.body.into());
+    if let Some(reason) = relay.reason
+        && let Ok(reason) = hyper::ext::ReasonPhrase::try_from(reason)
+    {
+        answer.extensions_mut().insert(reason);
     }
-    finish(&mut out, body.as_bytes());
-    send_and_close(stream, &out).await;
+    answer
 }
 
-/// Relay a final non-101 answer: its status (with the backend's reason phrase when it sent one
-/// of its own), its end-to-end fields, the decoded body with a Content-Length, and
-/// `Connection: close`.
-pub async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    status: StatusCode,
-    reason: Option<&[u8]>,
-    headers: &HeaderMap,
-    body: &[u8],
-) {
-    let mut out = Vec::with_capacity(512 + body.len());
-    let own = reason.and_then(|r| std::str::from_utf8(r).ok());
-    let reason = own
-        .or(status.canonical_reason())
-        .unwrap_or_else(|| reason_phrase(status.as_u16()));
-    status_line(&mut out, status.as_u16(), reason);
-    relay_fields(&mut out, headers);
-    finish(&mut out, body);
-    send_and_close(stream, &out).await;
-}
-
-/// The 101 sent to the client after the backend's answer passed `verify`.
-/// `marker`: the subprotocol a browser offered to carry its token; selected towards the client
-/// when the backend selected none (a browser fails a handshake that selects none of its offers).
-pub fn switching_protocols(answer: &HeaderMap, verdict: &Verdict, marker: Option<&str>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    status_line(&mut out, 101, "Switching Protocols");
-    out.extend_from_slice(b"Upgrade: websocket\r\nConnection: Upgrade\r\n");
-    if let Verdict::Upgrade {
+/// The answer to a verified 101: the negotiated subprotocol and extensions and the backend's
+/// end-to-end fields; on h1 a `101` with the upgrade fields and the Accept for the client's key,
+/// on an h2 stream a `200` without them (RFC 8441 §5).
+pub fn switched(up: &Upgraded, h1: bool) -> Response<Body> {
+    let mut fields = relayed_fields(&up.headers);
+    let Verdict::Upgrade {
         accept,
         protocol,
         extensions,
-    } = verdict
-    {
-        field(&mut out, "Sec-WebSocket-Accept", accept.as_bytes());
-        if let Some(p) = protocol.as_deref().or(marker) {
-            field(&mut out, "Sec-WebSocket-Protocol", p.as_bytes());
+    } = &up.verdict
+    else {
+        return response(StatusCode::BAD_GATEWAY, HeaderMap::new(), Bytes::new());
+    };
+    let mut add = |name: HeaderName, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            fields.append(name, v);
         }
-        if let Some(e) = extensions {
-            field(&mut out, "Sec-WebSocket-Extensions", e.as_bytes());
+    };
+    // A browser that offered the token's marker fails a handshake that selects none of its
+    // offers: the marker is selected towards the client when the backend selected none.
+    if let Some(p) = protocol.as_deref().or(up.admission.marker.as_deref()) {
+        add(header::SEC_WEBSOCKET_PROTOCOL, p);
+    }
+    if let Some(e) = extensions {
+        add(header::SEC_WEBSOCKET_EXTENSIONS, e);
+    }
+    if !h1 {
+        return response(StatusCode::OK, fields, Bytes::new());
+    }
+    let mut answer = response(StatusCode::SWITCHING_PROTOCOLS, HeaderMap::new(), Bytes::new());
+    let h = answer.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    h.extend(fields);
+    answer
+}
+
+/// The end-to-end fields of a backend answer that go on to the client.
+pub fn relayed_fields(answer: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(answer.len());
+    for (name, value) in end_to_end(answer, &[]) {
+        if !NOT_RELAYED.contains(&name.as_str()) {
+            out.append(name.clone(), value.clone());
         }
     }
-    relay_fields(&mut out, answer);
-    out.extend_from_slice(b"\r\n");
     out
 }
 
-/// The answer's end-to-end fields, every line of each, names as hyper holds them (lower case).
-fn relay_fields(out: &mut Vec<u8>, answer: &HeaderMap) {
-    for (name, value) in relayed(answer) {
-        field(out, name.as_str(), value.as_bytes());
+/// An h1 answer after which the connection closes (refusals, relayed answers): nothing the
+/// client pipelined behind its request may be read as a next request.
+pub fn closing(mut answer: Response<Body>) -> Response<Body> {
+    (answer.headers_mut()).insert(header::CONNECTION, HeaderValue::from_static("close"));
+    answer
+}
+
+fn response(status: StatusCode, fields: HeaderMap, body: Bytes) -> Response<Body> {
+    let mut answer = Response::new(Full::new(body));
+    *answer.status_mut() = status;
+    *answer.headers_mut() = fields;
+    answer
+}
+
+/// An answer on an h2 stream: no connection-specific fields (RFC 9113 §8.2.2), such as the
+/// `Upgrade` a 426 names on h1.
+pub fn for_h2(mut answer: Response<Body>) -> Response<Body> {
+    let fields = answer.headers_mut();
+    if fields.keys().any(|n| is_hop_by_hop(n.as_str())) {
+        let mut kept = HeaderMap::with_capacity(fields.len());
+        for (name, value) in fields.iter() {
+            if !is_hop_by_hop(name.as_str()) {
+                kept.append(name.clone(), value.clone());
+            }
+        }
+        *fields = kept;
     }
+    answer
 }
 
-/// The fields of a backend answer that go on to the client: none of the hop-by-hop ones, none
-/// that its `Connection` names, no framing and none of the fields wsgate writes itself.
-pub fn relayed(answer: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
-    let named: Vec<String> = verify::tokens(answer, "connection")
-        .map(str::to_ascii_lowercase)
-        .collect();
-    answer.iter().filter(move |(name, _)| {
-        let lower = name.as_str();
-        !(is_hop_by_hop(lower) || NOT_RELAYED.contains(&lower) || named.iter().any(|n| n == lower))
-    })
-}
-
-fn status_line(out: &mut Vec<u8>, status: u16, reason: &str) {
-    out.extend_from_slice(format!("HTTP/1.1 {status} {reason}\r\n").as_bytes());
-}
-
-fn field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
-fn finish(out: &mut Vec<u8>, body: &[u8]) {
-    out.extend_from_slice(
-        format!(
-            "Content-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(body);
-}
-
-async fn send_and_close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) {
-    let sent = tokio::time::timeout(WRITE_TIMEOUT, async {
-        stream.write_all(bytes).await?;
-        stream.shutdown().await
-    })
-    .await;
-    if matches!(sent, Ok(Ok(()))) {
-        linger(stream).await;
+/// Close an h1 connection after its last answer: close_notify and FIN, then read and discard
+/// what the client still sends (bounded in time and bytes): closing a socket with unread input
+/// makes the kernel send RST, which can destroy the answer before the client has read it
+/// (RFC 9112 §9.6).
+pub async fn close_gently<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) {
+    let closed = tokio::time::timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
+    if !matches!(closed, Ok(Ok(()))) {
+        return;
     }
-}
-
-/// Read and discard what the client still sends (bounded in time and bytes) before closing:
-/// closing a socket with unread input makes the kernel send RST, which can destroy the answer
-/// before the client has read it (RFC 9112 §9.6).
-async fn linger<S: AsyncRead + Unpin>(stream: &mut S) {
     let mut sink = [0u8; 4096];
     let mut left = LINGER_BYTES;
     let _ = tokio::time::timeout(LINGER_TIME, async {
@@ -175,24 +184,4 @@ async fn linger<S: AsyncRead + Unpin>(stream: &mut S) {
         }
     })
     .await;
-}
-
-/// RFC 9110 §15 reason phrases for the statuses wsgate writes itself.
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        101 => "Switching Protocols",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        421 => "Misdirected Request",
-        426 => "Upgrade Required",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Unknown",
-    }
 }

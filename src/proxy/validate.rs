@@ -2,37 +2,20 @@
 //!
 //! Owns: the `Host` rules (exactly one, well formed, equal to the TLS server name when one was
 //! sent) and the upgrade checklist, producing an [`UpgradeRequest`] or a [`Refusal`]. Does not own
-//! syntax or framing (`head`), routing (`route`) or what is forwarded (`upstream::request`).
+//! syntax (hyper) or framing (`wire::check_framing`), routing (`route`) or what is forwarded (`upstream::request`).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::error::Refusal;
-use crate::proxy::head::{BodyLength, Fields, RequestHead};
+use hyper::{Method, Version};
 
-/// The `Host` of a request, split.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Host {
-    /// Lower-case name or IP literal (IPv6 without brackets), no port; what routes match.
-    pub name: String,
-    /// The field value as received, for `X-Forwarded-Host` and forwarding.
-    pub raw: String,
-}
-
-/// What the checklist extracted from a valid upgrade request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpgradeRequest {
-    /// `Sec-WebSocket-Key` as sent (base64 of 16 bytes).
-    pub key: String,
-    /// Subprotocols offered, in order.
-    pub protocols: Vec<String>,
-    /// Extension names offered (parameters stripped).
-    pub extensions: Vec<String>,
-}
+use crate::wire::{BodyLength, Fields, Head};
+pub use crate::wire::{Host, UpgradeRequest};
 
 /// Exactly one well-formed `Host`; with SNI present it must name the same server (RFC 9110
 /// §7.4: otherwise 421 Misdirected Request).
-pub fn host(head: &RequestHead, sni: Option<&str>) -> Result<Host, Refusal> {
+pub fn host(head: &Head, sni: Option<&str>) -> Result<Host, Refusal> {
     let raw = head.single("host").map_err(|_| Refusal::BadHost)?;
     let raw = std::str::from_utf8(raw).map_err(|_| Refusal::BadHost)?;
     let name = parse_host(raw).ok_or(Refusal::BadHost)?;
@@ -78,18 +61,18 @@ fn parse_host(raw: &str) -> Option<String> {
     Some(name)
 }
 
-/// The §4.2.1 checklist, in order. `body` is what `head::check_framing` found.
-pub fn upgrade(head: &RequestHead, body: BodyLength) -> Result<UpgradeRequest, Refusal> {
+/// The §4.2.1 checklist, in order. `body` is what `wire::check_framing` found.
+pub fn upgrade(head: &Head, body: BodyLength) -> Result<UpgradeRequest, Refusal> {
     // 3. An |Upgrade| header field containing the value "websocket" (anything else, h2c included,
     //    is not a WebSocket upgrade and this route serves nothing else).
     if !head.has_token("upgrade", "websocket") {
         return Err(Refusal::NotWebSocket);
     }
     // 1. An HTTP/1.1 or higher GET request.
-    if head.method != "GET" {
+    if head.method != Method::GET {
         return Err(Refusal::MethodNotAllowed);
     }
-    if head.minor < 1 {
+    if head.version < Version::HTTP_11 {
         return Err(Refusal::HttpVersion);
     }
     // 4. A |Connection| header field that includes the token "Upgrade" (a list, over all lines).
@@ -136,15 +119,15 @@ pub fn upgrade(head: &RequestHead, body: BodyLength) -> Result<UpgradeRequest, R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::head::{check_framing, parse_request};
+    use crate::wire::{check_framing, parse_request};
 
     const GOOD: &str = "GET /chat HTTP/1.1\r\nHost: Ws.Test:8443\r\nUpgrade: WebSocket\r\n\
         Connection: keep-alive\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
         Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
 
-    fn req(raw: &str) -> RequestHead {
-        parse_request(raw.as_bytes().to_vec(), raw.len(), 32).unwrap()
+    fn req(raw: &str) -> Head {
+        parse_request(raw.as_bytes(), 32).unwrap()
     }
 
     fn check(raw: &str) -> Result<UpgradeRequest, Refusal> {

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use hyper::{HeaderMap, Response, StatusCode, Version};
 
 use crate::error::Refusal;
-use crate::proxy::validate::UpgradeRequest;
+use crate::wire::UpgradeRequest;
 
 /// RFC 6455 §1.3.
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

@@ -20,8 +20,8 @@ use std::sync::{Mutex, PoisonError};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::config::{Balance, HashKey};
-use crate::proxy::head::{Fields, RequestHead};
-use crate::proxy::route::{self, Target};
+use crate::wire::{Fields, Head};
+use crate::wire::{self, Target};
 
 /// The rendezvous hashing seed. Never change it: every instance running an older build would
 /// then send each key elsewhere than the newer ones during a rolling upgrade.
@@ -297,7 +297,7 @@ fn below(n: usize) -> usize {
 /// - `subprotocol`: the first offered subprotocol.
 pub fn hash_key(
     key: &HashKey,
-    head: &RequestHead,
+    head: &Head,
     target: &Target,
     client_ip: IpAddr,
     protocols: &[String],
@@ -317,7 +317,7 @@ pub fn hash_key(
 }
 
 /// RFC 6265 §5.4 `name=value` pairs separated by `;`; names are case-sensitive.
-fn cookie(head: &RequestHead, name: &str) -> Option<Vec<u8>> {
+fn cookie(head: &Head, name: &str) -> Option<Vec<u8>> {
     head.values("cookie")
         .flat_map(|line| line.split(|&b| b == b';'))
         .find_map(|pair| {
@@ -340,7 +340,7 @@ fn query(query: &str, name: &str) -> Option<Vec<u8>> {
         .split('&')
         .find_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (route::percent_decode(k) == name.as_bytes()).then(|| route::percent_decode(v))
+            (wire::percent_decode(k) == name.as_bytes()).then(|| wire::percent_decode(v))
         })
 }
 

@@ -17,9 +17,9 @@ use super::h1::Outgoing;
 use crate::admit::{Admission, token};
 use crate::config::policy::TokenSource;
 use crate::error::Refusal;
-use crate::proxy::head::{Fields, RequestHead, is_hop_by_hop};
-use crate::proxy::route::Target;
-use crate::proxy::validate::{Host, UpgradeRequest};
+use crate::wire::{Head, end_to_end};
+use crate::wire::Target;
+use crate::wire::{Host, UpgradeRequest};
 
 /// Fields never copied from the client.
 const DROPPED: &[&str] = &[
@@ -39,7 +39,7 @@ const PROTECTED: &[&str] = &["host", "sec-websocket-extensions"];
 
 /// Everything the rebuilt request is made of.
 pub struct Forward<'a> {
-    pub head: &'a RequestHead,
+    pub head: &'a Head,
     pub target: &'a Target,
     pub host: &'a Host,
     /// With `protocols` already the list to offer the backend (credential entries removed).
@@ -54,12 +54,6 @@ pub struct Forward<'a> {
 /// `title_case_headers`), `Host` first; the only failure is a target or value the `http` types
 /// refuse, which the client sent (400).
 pub fn build(f: &Forward<'_>) -> Result<Outgoing, Refusal> {
-    let named: Vec<String> = f
-        .head
-        .tokens("connection")
-        .map(str::to_ascii_lowercase)
-        .filter(|t| !PROTECTED.contains(&t.as_str()))
-        .collect();
     let adm = f.admission;
     let strip = adm.strip.as_ref().map(|found| &found.source);
     let query = match strip {
@@ -67,24 +61,23 @@ pub fn build(f: &Forward<'_>) -> Result<Outgoing, Refusal> {
         _ => f.target.query.clone(),
     };
     let uri = Uri::try_from(format!("{}{query}", f.target.path)).map_err(|_| Refusal::BadTarget)?;
-    let mut h = HeaderMap::with_capacity(f.head.fields.len() + 8);
+    let mut h = HeaderMap::with_capacity(f.head.headers.len() + 8);
     add(&mut h, "host", f.host.raw.as_bytes())?;
-    for field in &f.head.fields {
-        let lower = field.name.to_ascii_lowercase();
-        if (is_hop_by_hop(&lower) || DROPPED.contains(&lower.as_str()))
-            || named.contains(&lower)
-            || adm.remove_headers.contains(&lower)
+    for (name, value) in end_to_end(&f.head.headers, PROTECTED) {
+        let lower = name.as_str();
+        if DROPPED.contains(&lower)
+            || adm.remove_headers.iter().any(|r| r == lower)
             || (lower == "authorization" && strip == Some(&TokenSource::Header))
         {
             continue;
         }
-        if let (Some(TokenSource::Cookie(name)), "cookie") = (strip, lower.as_str()) {
-            if let Some(kept) = token::strip_cookie(&field.value, name) {
-                add(&mut h, &lower, &kept)?;
+        if let (Some(TokenSource::Cookie(cookie)), "cookie") = (strip, lower) {
+            if let Some(kept) = token::strip_cookie(value.as_bytes(), cookie) {
+                add(&mut h, lower, &kept)?;
             }
             continue;
         }
-        add(&mut h, &lower, &field.value)?;
+        h.append(name.clone(), value.clone());
     }
     add(&mut h, "upgrade", b"websocket")?;
     add(&mut h, "connection", b"upgrade")?;
@@ -124,8 +117,8 @@ fn add(h: &mut HeaderMap, name: &str, value: &[u8]) -> Result<(), Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::head::{check_framing, parse_request};
-    use crate::proxy::{route, validate};
+    use crate::proxy::validate;
+    use crate::wire::{self, check_framing, parse_request};
 
     #[test]
     fn rebuilds_without_hop_by_hop_or_client_forwarding_fields() {
@@ -134,10 +127,10 @@ mod tests {
             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
             Sec-WebSocket-Protocol: chat\r\nX-Forwarded-For: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\n\
             X-Forwarded-Host: evil\r\nCookie: a=b\r\n\r\n";
-        let head = parse_request(raw.as_bytes().to_vec(), raw.len(), 32).unwrap();
+        let head = parse_request(raw.as_bytes(), 32).unwrap();
         let upgrade = validate::upgrade(&head, check_framing(&head).unwrap()).unwrap();
         let host = validate::host(&head, None).unwrap();
-        let target = route::normalise(&head.target).unwrap();
+        let target = wire::normalise(&wire::raw_target(&head)).unwrap();
         let out = build(&Forward {
             head: &head,
             target: &target,

@@ -2,8 +2,8 @@
 
 use super::*;
 
-fn head(fields: &[(&str, &str)]) -> RequestHead {
-    crate::proxy::head::test_head("/", fields)
+fn head(fields: &[(&str, &str)]) -> Head {
+    crate::wire::test_head("/", fields)
 }
 
 fn target(query: &str) -> Target {
@@ -24,7 +24,7 @@ fn all() -> Vec<TokenSource> {
     ]
 }
 
-fn token_of(h: &RequestHead, q: &str) -> Result<Option<String>, Duplicate> {
+fn token_of(h: &Head, q: &str) -> Result<Option<String>, Duplicate> {
     find(h, &target(q), &all()).map(|f| f.map(|f| f.token))
 }
 

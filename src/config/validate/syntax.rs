@@ -235,7 +235,7 @@ pub(super) fn settable_header(name: &str) -> Result<(), String> {
         ));
     }
     let lower = name.to_ascii_lowercase();
-    if crate::proxy::head::is_hop_by_hop(&lower) {
+    if crate::wire::is_hop_by_hop(&lower) {
         return Err(format!(
             "`{name}` is a hop-by-hop header (RFC 9110 §7.6.1); pick another name such as `X-User-Id`"
         ));

@@ -290,8 +290,8 @@ fn ln_matches_libm() {
     assert!(ln(0.999_999_999_999).abs() < 2e-12);
 }
 
-fn head(fields: &[(&str, &str)]) -> RequestHead {
-    crate::proxy::head::test_head("/", fields)
+fn head(fields: &[(&str, &str)]) -> Head {
+    crate::wire::test_head("/", fields)
 }
 
 fn key_of(

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use super::*;
 use crate::config::HealthKind;
-use crate::proxy::head::{self, Fields};
+use crate::wire::{self, Fields};
 use crate::proxy::verify::accept_for;
 
 const URL: &str = "ws://test-backend";
@@ -106,11 +106,17 @@ pub(super) enum Answer {
 
 /// Serve one connection: read the upgrade, answer, then echo the client's Close.
 pub(super) async fn serve_ws<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, answer: Answer) {
-    let Ok((buf, len)) = head::read_raw(&mut s, 8192, None).await else {
-        return;
-    };
-    let Ok(req) = head::parse_request(buf, len, 32) else {
-        return;
+    let mut buf = Vec::with_capacity(1024);
+    let req = loop {
+        match s.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        match wire::parse_request(&buf, 32) {
+            Ok(req) => break req,
+            Err(wire::HeadError::Incomplete) if buf.len() < 8192 => {}
+            Err(_) => return,
+        }
     };
     let key = req.single("sec-websocket-key").unwrap_or_default();
     let key = String::from_utf8_lossy(key).into_owned();
