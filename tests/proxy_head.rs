@@ -191,8 +191,9 @@ async fn content_length_with_transfer_encoding_is_400() {
     let head = Head::upgrade("/echo/")
         .header("Content-Length", "0")
         .header("Transfer-Encoding", "chunked");
-    // hyper lets it through (the chunked framing wins); wsgate refuses the ambiguity.
-    refused(head, 400, "ambiguous_framing").await;
+    // hyper lets the chunked framing win (RFC 9112 §6.3) and drops Content-Length; an upgrade
+    // with a body is refused all the same.
+    refused(head, 400, "body_on_upgrade").await;
 }
 
 #[tokio::test]
