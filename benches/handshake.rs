@@ -7,8 +7,8 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use wsgate::admit::Admission;
 use wsgate::proxy::{validate, verify};
-use wsgate::wire::{check_framing, normalise, parse_request, raw_target};
 use wsgate::upstream::request;
+use wsgate::wire::{check_framing, normalise, parse_request, raw_target};
 
 const BROWSER: &[u8] = b"GET /chat/room?id=42 HTTP/1.1\r\nHost: ws.example.com\r\n\
 Connection: Upgrade\r\nPragma: no-cache\r\nCache-Control: no-cache\r\n\

@@ -8,8 +8,8 @@
 //! (`forward_token`, applied where the backend request is built).
 
 use crate::config::policy::TokenSource;
-use crate::wire::{Fields, Head};
 use crate::wire::Target;
+use crate::wire::{Fields, Head};
 
 /// A credential and where it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]

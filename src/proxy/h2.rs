@@ -47,7 +47,6 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 const STREAM_WINDOW: u32 = 64 * 1024;
 const CONNECTION_WINDOW: u32 = 1024 * 1024;
 
-
 /// Serve one TLS connection that negotiated `h2`, until the client, a drain or the close token
 /// ends it. Holds the connection gauge and the global permit for the whole connection.
 pub async fn serve<S>(io: S, sni: Option<String>, mut ctx: ConnCtx, guard: GaugeGuard)
@@ -206,7 +205,9 @@ fn websocket_head(req: &Request<Incoming>) -> Result<Head, Refusal> {
     headers.append(header::HOST, host);
     for (name, value) in req.headers() {
         let same_host = name == header::HOST
-            && value.as_bytes().eq_ignore_ascii_case(authority.as_str().as_bytes());
+            && value
+                .as_bytes()
+                .eq_ignore_ascii_case(authority.as_str().as_bytes());
         // A key is wsgate's to mint (RFC 8441 §5 has none); a `Host` other than `:authority`
         // stays, and the head then holds two (400).
         if same_host || name == header::SEC_WEBSOCKET_KEY {

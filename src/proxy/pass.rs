@@ -20,13 +20,13 @@ use crate::config::policy::TokenSource;
 use crate::error::Refusal;
 use crate::metrics::{NO_ROUTE, OpenTunnel};
 use crate::proxy::conn::ConnCtx;
-use crate::wire::{self, BodyLength, Fields, Head};
 use crate::proxy::verify::{self, Verdict};
 use crate::proxy::{client_addr, validate};
 use crate::stats::GaugeGuard;
 use crate::tunnel::splice::Timeouts;
 use crate::tunnel::{self, Session, Tunnel};
 use crate::upstream::{self, BackendStream, LiveGuard, balance, h1, request};
+use crate::wire::{self, BodyLength, Fields, Head};
 
 /// Why a handshake stopped short of a tunnel.
 pub enum Stop {

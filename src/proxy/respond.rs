@@ -37,7 +37,11 @@ const NOT_RELAYED: &[&str] = &[
 pub fn refused(stop: &Stop) -> Response<Body> {
     match stop {
         Stop::Deny(denial) => refusal(denial),
-        _ => response(StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), Bytes::new()),
+        _ => response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            HeaderMap::new(),
+            Bytes::new(),
+        ),
     }
 }
 
@@ -68,13 +72,21 @@ pub fn refusal(denial: &Denial) -> Response<Body> {
     }
     add("content-type", b"text/plain; charset=utf-8");
     let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_GATEWAY);
-    response(status, fields, Bytes::from_static(refusal.body().as_bytes()))
+    response(
+        status,
+        fields,
+        Bytes::from_static(refusal.body().as_bytes()),
+    )
 }
 
 /// A backend's final non-101 answer: its status (and its own reason phrase, which hyper writes
 /// on h1), its end-to-end fields and its body, read whole within bounds.
 pub fn relayed(relay: Relay) -> Response<Body> {
-    let mut answer = response(relay.status, relayed_fields(&relay.headers), relay.body.into());
+    let mut answer = response(
+        relay.status,
+        relayed_fields(&relay.headers),
+        relay.body.into(),
+    );
     if let Some(reason) = relay.reason
         && let Ok(reason) = hyper::ext::ReasonPhrase::try_from(reason)
     {
@@ -112,7 +124,11 @@ pub fn switched(up: &Upgraded, h1: bool) -> Response<Body> {
     if !h1 {
         return response(StatusCode::OK, fields, Bytes::new());
     }
-    let mut answer = response(StatusCode::SWITCHING_PROTOCOLS, HeaderMap::new(), Bytes::new());
+    let mut answer = response(
+        StatusCode::SWITCHING_PROTOCOLS,
+        HeaderMap::new(),
+        Bytes::new(),
+    );
     let h = answer.headers_mut();
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));

@@ -20,8 +20,8 @@ use std::sync::{Mutex, PoisonError};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::config::{Balance, HashKey};
-use crate::wire::{Fields, Head};
 use crate::wire::{self, Target};
+use crate::wire::{Fields, Head};
 
 /// The rendezvous hashing seed. Never change it: every instance running an older build would
 /// then send each key elsewhere than the newer ones during a rolling upgrade.

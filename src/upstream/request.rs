@@ -17,8 +17,8 @@ use super::h1::Outgoing;
 use crate::admit::{Admission, token};
 use crate::config::policy::TokenSource;
 use crate::error::Refusal;
-use crate::wire::{Head, end_to_end};
 use crate::wire::Target;
+use crate::wire::{Head, end_to_end};
 use crate::wire::{Host, UpgradeRequest};
 
 /// Fields never copied from the client.

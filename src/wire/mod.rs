@@ -187,7 +187,12 @@ pub(crate) fn test_head(target: &str, fields: &[(&str, &str)]) -> Head {
 pub fn end_to_end<'a>(
     headers: &'a HeaderMap,
     protected: &'a [&'a str],
-) -> impl Iterator<Item = (&'a hyper::header::HeaderName, &'a hyper::header::HeaderValue)> + 'a {
+) -> impl Iterator<
+    Item = (
+        &'a hyper::header::HeaderName,
+        &'a hyper::header::HeaderValue,
+    ),
+> + 'a {
     let named = connection_scoped(headers);
     headers.iter().filter(move |(name, _)| {
         let lower = name.as_str();

@@ -61,7 +61,10 @@ mod tests {
 
     #[test]
     fn reads_method_target_version_and_every_line() {
-        let h = parse_request(b"GET /a?b HTTP/1.1\r\nHost: x\r\nC: 1\r\nc: 2\r\n\r\nEXTRA", 16);
+        let h = parse_request(
+            b"GET /a?b HTTP/1.1\r\nHost: x\r\nC: 1\r\nc: 2\r\n\r\nEXTRA",
+            16,
+        );
         let h = h.unwrap();
         assert_eq!(h.method, Method::GET);
         assert_eq!(h.uri.path_and_query().map(|p| p.as_str()), Some("/a?b"));
@@ -80,7 +83,11 @@ mod tests {
             b"GET / HTTP/1.1\r\nHo(st: x\r\n\r\n",
             b"GARBAGE\r\n\r\n",
         ] {
-            assert_eq!(parse_request(bad, 16).err(), Some(HeadError::Malformed), "{bad:?}");
+            assert_eq!(
+                parse_request(bad, 16).err(),
+                Some(HeadError::Malformed),
+                "{bad:?}"
+            );
         }
         let many: String = (0..20).map(|i| format!("X{i}: y\r\n")).collect();
         let req = format!("GET / HTTP/1.1\r\n{many}\r\n");

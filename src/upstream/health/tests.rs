@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 
 use super::*;
 use crate::config::HealthKind;
-use crate::wire::{self, Fields};
 use crate::proxy::verify::accept_for;
+use crate::wire::{self, Fields};
 
 const URL: &str = "ws://test-backend";
 
