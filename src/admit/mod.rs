@@ -1,9 +1,10 @@
 //! Admission: after a request passed the RFC 6455 checks and was routed, decide whether this
 //! client may open this tunnel, before any backend is contacted.
 //!
-//! The order is cheapest first: Origin, handshake rates (per address, per route), connection caps
-//! (per address, per route; the permits travel with the tunnel), then the token (JWT or an auth
-//! service). Each refusal has one [`Refusal`] and, for rates and caps, a `Retry-After`.
+//! The checks are tower layers ([`stack`]), cheapest first: Origin, handshake rates (per
+//! address, per route), connection caps (per address, per route; the permits travel with the
+//! tunnel), then the token (JWT or an auth service). Each refusal has one [`Refusal`] and, for
+//! rates and caps, a `Retry-After`.
 //! The result, [`Admission`], says what the forwarded request must drop and add.
 
 pub mod auth_request;
@@ -12,6 +13,7 @@ pub mod jwt;
 pub mod jwt_cache;
 pub mod limits;
 pub mod origin;
+pub mod stack;
 pub mod token;
 
 use std::net::IpAddr;
@@ -145,41 +147,26 @@ fn retry(refusal: Refusal, after: Duration) -> Denial {
 }
 
 /// Everything admission looks at for one request.
+#[derive(Clone, Copy)]
 pub struct Request<'a> {
     pub head: &'a Head,
     pub target: &'a Target,
     pub client_ip: IpAddr,
 }
 
-/// Run the checks in order.
+/// Run the admission stack ([`stack`]) for one request.
 pub async fn admit(
     policy: &RoutePolicy,
     per_ip: &PerIpLimits,
     req: &Request<'_>,
 ) -> Result<Admission, Denial> {
-    if let Some(origins) = &policy.origins {
-        origins.check(req.head)?;
-    }
-    per_ip
-        .check_rate(req.client_ip)
-        .map_err(|after| retry(Refusal::RateLimited, after))?;
-    policy
-        .limits
-        .check_rate()
-        .map_err(|after| retry(Refusal::RouteRateLimited, after))?;
-    let mut admission = Admission::default();
-    match per_ip.try_connection(req.client_ip) {
-        Ok(p) => admission.permits.extend(p),
-        Err(_) => return Err(retry(Refusal::IpConnectionsFull, CAP_RETRY)),
-    }
-    match policy.limits.try_connection() {
-        Ok(p) => admission.permits.extend(p),
-        Err(_) => return Err(retry(Refusal::RouteFull, CAP_RETRY)),
-    }
-    if let Some(auth) = &policy.auth {
-        authenticate(auth, req, &mut admission).await?;
-    }
-    Ok(admission)
+    stack::run(stack::Handshake {
+        policy,
+        per_ip,
+        req: *req,
+        admission: Admission::default(),
+    })
+    .await
 }
 
 /// `Retry-After` for connection caps: a tunnel may close any moment; a second is a fair guess.
