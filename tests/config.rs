@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use wsgate::config::{CertSource, ConfigError, TlsVersion, load_file, load_str};
 
+#[path = "config/plain.rs"]
+mod plain;
 #[path = "config/policy.rs"]
 mod policy;
 #[path = "config/pools.rs"]
