@@ -90,6 +90,8 @@ fn example_file_parses_with_defaults() {
         wsgate::config::policy::SessionPolicy::default()
     );
     assert!(config.admin.is_none() && config.admin_token_env.is_none());
+    // The demo serves its page through the route, so a browser sees a socket work.
+    assert_eq!(route.policy.http, wsgate::config::policy::HttpMode::Proxy);
 }
 
 #[test]
