@@ -50,6 +50,13 @@ pub enum Refusal {
     WsVersion,
     /// A body on the upgrade request.
     BodyOnUpgrade,
+    // ---- proxied plain requests (upstream::plain) ----
+    /// A request body over `max_request_body_bytes`.
+    RequestBodyTooLarge,
+    /// The request body did not arrive within `http_request_timeout`.
+    RequestBodyTimeout,
+    /// The client's request body ended early or broke its framing.
+    RequestBodyIncomplete,
     // ---- admission (admit) ----
     /// `Origin` required by the route's policy but absent.
     OriginMissing,
@@ -106,6 +113,9 @@ impl Refusal {
             MethodNotAllowed | NotConnect => 405,
             NoConnectProtocol => 400,
             HttpVersion | ConnectionNotUpgrade | BadKey | BodyOnUpgrade => 400,
+            RequestBodyTooLarge => 413,
+            RequestBodyTimeout => 408,
+            RequestBodyIncomplete => 400,
             OriginMissing | OriginNotAllowed | ClaimsInsufficient => 403,
             DuplicateOrigin | DuplicateToken => 400,
             TokenMissing | TokenInvalid => 401,
@@ -140,6 +150,9 @@ impl Refusal {
             BadKey => "bad_key",
             WsVersion => "ws_version",
             BodyOnUpgrade => "body_on_upgrade",
+            RequestBodyTooLarge => "request_body_too_large",
+            RequestBodyTimeout => "request_body_timeout",
+            RequestBodyIncomplete => "request_body_incomplete",
             OriginMissing => "origin_missing",
             OriginNotAllowed => "origin_not_allowed",
             DuplicateOrigin => "duplicate_origin",
@@ -212,6 +225,9 @@ impl Refusal {
             BadKey => "missing or invalid Sec-WebSocket-Key\n",
             WsVersion => "unsupported Sec-WebSocket-Version\n",
             BodyOnUpgrade => "an upgrade request has no body\n",
+            RequestBodyTooLarge => "request body too large\n",
+            RequestBodyTimeout => "request body not received in time\n",
+            RequestBodyIncomplete => "request body incomplete\n",
             OriginMissing => "Origin required\n",
             OriginNotAllowed => "Origin not allowed\n",
             DuplicateOrigin => "more than one Origin\n",
@@ -270,6 +286,9 @@ mod tests {
             (BadKey, 400, "bad_key"),
             (WsVersion, 426, "ws_version"),
             (BodyOnUpgrade, 400, "body_on_upgrade"),
+            (RequestBodyTooLarge, 413, "request_body_too_large"),
+            (RequestBodyTimeout, 408, "request_body_timeout"),
+            (RequestBodyIncomplete, 400, "request_body_incomplete"),
             (OriginMissing, 403, "origin_missing"),
             (OriginNotAllowed, 403, "origin_not_allowed"),
             (DuplicateOrigin, 400, "duplicate_origin"),

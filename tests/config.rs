@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use wsgate::config::{CertSource, ConfigError, TlsVersion, load_file, load_str};
 
+#[path = "config/plain.rs"]
+mod plain;
 #[path = "config/policy.rs"]
 mod policy;
 #[path = "config/pools.rs"]
@@ -88,6 +90,8 @@ fn example_file_parses_with_defaults() {
         wsgate::config::policy::SessionPolicy::default()
     );
     assert!(config.admin.is_none() && config.admin_token_env.is_none());
+    // The demo serves its page through the route, so a browser sees a socket work.
+    assert_eq!(route.policy.http, wsgate::config::policy::HttpMode::Proxy);
 }
 
 #[test]

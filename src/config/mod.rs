@@ -138,6 +138,14 @@ pub struct Limits {
     pub backend_handshake_timeout: Duration,
     /// Bound on a non-101 answer body relayed to the client.
     pub max_relayed_body_bytes: usize,
+    /// Bound on the body of a request proxied by `http: proxy` (read whole before the backend
+    /// is contacted; over it: 413).
+    pub max_request_body_bytes: usize,
+    /// Bound on the answer body of a proxied request (over it: 502).
+    pub max_response_body_bytes: usize,
+    /// The whole exchange of a proxied request: its body, the backend's answer head (which a
+    /// long-polling backend holds back until it has news) and the answer body.
+    pub http_request_timeout: Duration,
     pub tunnel_idle_timeout: Duration,
     /// After one side of a tunnel ended (EOF), how long the other may stay open.
     pub tunnel_half_close_timeout: Duration,
@@ -163,6 +171,9 @@ impl Default for Limits {
             backend_connect_timeout: Duration::from_secs(5),
             backend_handshake_timeout: Duration::from_secs(10),
             max_relayed_body_bytes: 64 * 1024,
+            max_request_body_bytes: 1024 * 1024,
+            max_response_body_bytes: 1024 * 1024,
+            http_request_timeout: Duration::from_secs(60),
             tunnel_idle_timeout: Duration::from_secs(3600),
             tunnel_half_close_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),

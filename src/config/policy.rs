@@ -1,5 +1,6 @@
-//! Typed admission policy: who may open a tunnel on a route (Origin, token, rates, caps) and
-//! where the client's address comes from. Filled by `validate` from the `defaults:` block, each
+//! Typed admission policy: who may open a tunnel on a route (Origin, token, rates, caps), what
+//! the route does with requests that are not upgrades (`http`), and where the client's address
+//! comes from. Filled by `validate` from the `defaults:` block, each
 //! route's own keys (a route key replaces the default key of the same name), `limits.per_ip`,
 //! `limits.max_connections` and `trusted_proxies`.
 
@@ -19,6 +20,33 @@ pub struct Policy {
     pub max_connections: Option<u32>,
     /// What keeps being checked after the upgrade.
     pub session: SessionPolicy,
+    /// What happens to a request that is not a WebSocket upgrade.
+    pub http: HttpMode,
+}
+
+/// A route's `http:` key: what wsgate does with a request that is not a WebSocket upgrade (the
+/// page that opens the socket, a long-polling fallback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpMode {
+    /// `refuse` (default): answer `426 Upgrade Required`.
+    #[default]
+    Refuse,
+    /// `proxy`: forward it to the route's pool (`crate::upstream::plain`), bounded by
+    /// `limits.max_request_body_bytes`, `max_response_body_bytes` and `http_request_timeout`.
+    Proxy,
+}
+
+impl HttpMode {
+    /// `refuse` or `proxy`, as written in the config.
+    pub fn parse(text: &str) -> Result<HttpMode, String> {
+        match text.trim() {
+            "refuse" => Ok(HttpMode::Refuse),
+            "proxy" => Ok(HttpMode::Proxy),
+            other => Err(format!(
+                "`{other}` is not `refuse` (answer 426) or `proxy` (forward to the route's pool)"
+            )),
+        }
+    }
 }
 
 /// `session:` (route keys over `defaults:`, key by key).

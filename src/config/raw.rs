@@ -7,7 +7,7 @@
 //! [`Spanned`] location. Optional sections are `Option` so that an absent key and an empty one
 //! both reach validation, which reports them with a sentence rather than a serde message.
 //!
-//! The admission keys (`defaults:`, a route's `origins`/`auth`/`rate`/`max_connections`,
+//! The admission keys (`defaults:`, a route's `origins`/`auth`/`rate`/`max_connections`/`http`,
 //! `limits.per_ip`, `trusted_proxies`, `proxy_protocol`) follow the same rules; their meaning is
 //! documented on [`crate::config::policy`]; the `session:` keys are in [`session`].
 
@@ -87,6 +87,11 @@ pub struct RawLimits {
     pub backend_connect_timeout: Option<Spanned<String>>,
     pub backend_handshake_timeout: Option<Spanned<String>>,
     pub max_relayed_body_bytes: Option<Spanned<String>>,
+    /// Proxied plain requests (`http: proxy`): the client's body, the backend's answer body, and
+    /// the whole exchange.
+    pub max_request_body_bytes: Option<Spanned<String>>,
+    pub max_response_body_bytes: Option<Spanned<String>>,
+    pub http_request_timeout: Option<Spanned<String>>,
     pub tunnel_idle_timeout: Option<Spanned<String>>,
     pub tunnel_half_close_timeout: Option<Spanned<String>>,
     pub drain_timeout: Option<Spanned<String>>,
@@ -126,6 +131,7 @@ pub struct RawRoute {
     pub rate: Option<Spanned<RawRate>>,
     pub max_connections: Option<Spanned<String>>,
     pub session: Option<Spanned<RawSession>>,
+    pub http: Option<Spanned<String>>,
 }
 
 impl RawRoute {
@@ -139,6 +145,7 @@ impl RawRoute {
             rate: self.rate.take(),
             max_connections: self.max_connections.take(),
             session: self.session.take(),
+            http: self.http.take(),
         }
     }
 }
@@ -155,6 +162,8 @@ pub struct RawPolicy {
     pub max_connections: Option<Spanned<String>>,
     /// Merged with a route's `session` key by key.
     pub session: Option<Spanned<RawSession>>,
+    /// `refuse` (default) or `proxy`: what happens to requests that are not upgrades.
+    pub http: Option<Spanned<String>>,
 }
 
 /// One `origins` entry. `None`: an unquoted YAML `null`, read as the `"null"` origin.

@@ -1,6 +1,7 @@
 //! One attempt at one backend: TCP connect (TCP_NODELAY, keepalive), TLS for `wss://`, the PROXY
-//! header when the pool asks for it, then the upgrade request and its answer head (`h1`). Says
-//! whether a failure happened before any answer (the caller may try another backend) or after.
+//! header when the pool asks for it ([`open`], shared with `plain`), then the upgrade request and
+//! its answer head (`h1`). Says whether a failure happened before any answer (the caller may try
+//! another backend) or after.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,29 +37,9 @@ pub async fn attempt(
     bounds: Bounds,
     deadline: Instant,
 ) -> Result<(Answer, Link), Failure> {
-    let mut tcp = connect_tcp(backend, bounds.connect)
+    let stream = open(pool, backend, client, destination, bounds.connect)
         .await
         .map_err(Failure::Retry)?;
-    // The PROXY header goes first on the wire, before any TLS: it names the client and the
-    // address the client connected to.
-    if let Some(version) = pool.proxy_protocol {
-        let header = proxy_out::header(version, client, destination);
-        tcp.write_all(&header)
-            .await
-            .map_err(|_| Failure::Retry(Refusal::BackendClosed))?;
-    }
-    let stream = match (&pool.connector, backend.tls) {
-        (Some(connector), true) => {
-            let tls = tls::handshake(connector, tcp, &backend.server_name, bounds.connect)
-                .await
-                .map_err(|reason| {
-                    tracing::warn!(backend = %backend.url, %reason, "backend TLS handshake failed");
-                    Failure::Retry(Refusal::BackendUnavailable)
-                })?;
-            BackendStream::Tls(Box::new(tls))
-        }
-        _ => BackendStream::Plain(tcp),
-    };
     // The connection lives on (body or upgrade) until `deadline` at most.
     match h1::send(stream, request.clone(), bounds.max_head_bytes, deadline).await {
         Ok(answered) => Ok(answered),
@@ -72,6 +53,39 @@ pub async fn attempt(
                 Err(Failure::Final(other))
             }
         },
+    }
+}
+
+/// A connected stream to `backend`, ready for HTTP: TCP (bounded by `timeout`), the PROXY header
+/// when the pool sends one, then TLS for `wss://` (bounded by `timeout` again). Any failure
+/// happened before a request was sent: another backend may be tried.
+pub async fn open(
+    pool: &Pool,
+    backend: &Backend,
+    client: SocketAddr,
+    destination: SocketAddr,
+    timeout: Duration,
+) -> Result<BackendStream, Refusal> {
+    let mut tcp = connect_tcp(backend, timeout).await?;
+    // The PROXY header goes first on the wire, before any TLS: it names the client and the
+    // address the client connected to.
+    if let Some(version) = pool.proxy_protocol {
+        let header = proxy_out::header(version, client, destination);
+        tcp.write_all(&header)
+            .await
+            .map_err(|_| Refusal::BackendClosed)?;
+    }
+    match (&pool.connector, backend.tls) {
+        (Some(connector), true) => {
+            let tls = tls::handshake(connector, tcp, &backend.server_name, timeout)
+                .await
+                .map_err(|reason| {
+                    tracing::warn!(backend = %backend.url, %reason, "backend TLS handshake failed");
+                    Refusal::BackendUnavailable
+                })?;
+            Ok(BackendStream::Tls(Box::new(tls)))
+        }
+        _ => Ok(BackendStream::Plain(tcp)),
     }
 }
 

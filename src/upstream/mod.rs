@@ -9,6 +9,7 @@ pub mod balance;
 pub mod connect;
 pub mod h1;
 pub mod health;
+pub mod plain;
 pub mod pool;
 pub mod proxy_out;
 pub mod request;

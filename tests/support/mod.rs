@@ -26,6 +26,7 @@ pub mod frames;
 pub mod h2;
 pub mod head;
 pub mod peer;
+pub mod plain;
 pub mod pools;
 pub mod proxy;
 pub mod scripted;

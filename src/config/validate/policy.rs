@@ -1,6 +1,6 @@
 //! Route admission policy: the `defaults:` block and each route's `origins`, `require_origin`,
-//! `auth`, `rate`, `max_connections` and `session`, merged key by key into a [`Policy`]; and
-//! `trusted_proxies`. The syntax of one Origin pattern is in [`super::origin`], `auth:` in
+//! `auth`, `rate`, `max_connections`, `session` and `http`, merged key by key into a [`Policy`];
+//! and `trusted_proxies`. The syntax of one Origin pattern is in [`super::origin`], `auth:` in
 //! [`super::auth`], rates and caps in [`super::limits`], `session:` in [`super::session`].
 
 use std::path::Path;
@@ -11,7 +11,7 @@ use serde_saphyr::Spanned;
 use super::limits::{connection_cap, rate};
 use super::session::SessionParts;
 use super::{Errors, auth, origin};
-use crate::config::policy::{AuthConfig, Cidr, OriginPolicy, Policy, Rate};
+use crate::config::policy::{AuthConfig, Cidr, HttpMode, OriginPolicy, Policy, Rate};
 use crate::config::raw::{RawOrigin, RawPolicy, SpannedList};
 
 /// One policy block (`defaults:` or a route's own keys), each key `Some` when it was set and
@@ -27,6 +27,7 @@ pub(super) struct PolicyParts {
     max_connections: Option<u32>,
     /// Merged with the other block's `session` key by key.
     session: SessionParts,
+    http: Option<HttpMode>,
     /// Some key had an error (already reported): merging must not add follow-on errors.
     failed: bool,
 }
@@ -45,6 +46,7 @@ impl PolicyParts {
             .max_connections
             .and_then(|m| errs.check(&m, format!("{at}.max_connections"), connection_cap));
         let session = SessionParts::parse(raw.session, at, errs);
+        let http = (raw.http).and_then(|h| errs.check(&h, format!("{at}.http"), HttpMode::parse));
         PolicyParts {
             origins,
             require_origin: raw.require_origin,
@@ -52,6 +54,7 @@ impl PolicyParts {
             rate,
             max_connections,
             session,
+            http,
             failed: errs.list.len() != before,
         }
     }
@@ -95,6 +98,7 @@ impl PolicyParts {
             rate: self.rate.or(defaults.rate),
             max_connections: self.max_connections.or(defaults.max_connections),
             session,
+            http: self.http.or(defaults.http).unwrap_or_default(),
         })
     }
 }
