@@ -15,6 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::h2::{H2Client, tls_with_alpn};
 use support::plain::{PlainBackend, h1_client, plain, send};
 use support::*;
+use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -28,7 +29,6 @@ async fn proxying(backend: &PlainBackend) -> TestProxy {
 }
 
 #[tokio::test]
-#[ignore = "needs the inbound hook"]
 async fn a_plain_get_reaches_the_pool_with_forwarding_fields_and_without_hop_by_hop_ones() {
     let backend = PlainBackend::start().await;
     let proxy = proxying(&backend).await;
@@ -65,7 +65,6 @@ async fn a_plain_get_reaches_the_pool_with_forwarding_fields_and_without_hop_by_
 }
 
 #[tokio::test]
-#[ignore = "needs the inbound hook"]
 async fn the_client_keeps_its_connection_for_more_requests_and_then_the_socket() {
     let backend = PlainBackend::start().await;
     let proxy = proxying(&backend).await;
@@ -107,7 +106,6 @@ async fn the_client_keeps_its_connection_for_more_requests_and_then_the_socket()
 }
 
 #[tokio::test]
-#[ignore = "needs the inbound hook"]
 async fn over_h2_the_page_and_its_socket_share_one_connection() {
     let backend = PlainBackend::start().await;
     let proxy = proxying(&backend).await;
@@ -132,7 +130,6 @@ async fn over_h2_the_page_and_its_socket_share_one_connection() {
 }
 
 #[tokio::test]
-#[ignore = "needs the inbound hook"]
 async fn an_h2_post_reaches_the_backend_as_http11_with_its_length() {
     let backend = PlainBackend::start().await;
     let proxy = proxying(&backend).await;
@@ -164,7 +161,6 @@ async fn an_h2_post_reaches_the_backend_as_http11_with_its_length() {
 }
 
 #[tokio::test]
-#[ignore = "needs the inbound hook"]
 async fn a_body_over_the_limit_is_413_and_no_backend_sees_it() {
     let backend = PlainBackend::start().await;
     let proxy = TestProxy::builder()
@@ -181,7 +177,6 @@ async fn a_body_over_the_limit_is_413_and_no_backend_sees_it() {
 }
 
 #[tokio::test]
-#[ignore = "needs the inbound hook"]
 async fn an_answer_over_the_limit_is_502() {
     let backend = PlainBackend::answering(Duration::ZERO, |_| {
         hyper::Response::new(Full::new(Bytes::from(vec![b'x'; 4096])))
@@ -199,7 +194,6 @@ async fn an_answer_over_the_limit_is_502() {
 }
 
 #[tokio::test]
-#[ignore = "needs the inbound hook"]
 async fn a_long_poll_may_outlast_the_handshake_timeout_but_not_the_request_timeout() {
     let slow = PlainBackend::answering(Duration::from_millis(600), |_| {
         hyper::Response::new(Full::new(Bytes::from_static(b"news")))
@@ -226,7 +220,6 @@ async fn a_long_poll_may_outlast_the_handshake_timeout_but_not_the_request_timeo
 }
 
 #[tokio::test]
-#[ignore = "needs the inbound hook"]
 async fn identity_fields_the_route_sets_cannot_be_forged_on_plain_requests() {
     let backend = PlainBackend::start().await;
     // Admission applies to upgrades; the plain request only loses the fields wsgate would set.
@@ -249,7 +242,6 @@ async fn identity_fields_the_route_sets_cannot_be_forged_on_plain_requests() {
 }
 
 #[tokio::test]
-#[ignore = "needs the inbound hook"]
 async fn an_unreachable_pool_is_502() {
     let dead = {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -265,4 +257,36 @@ async fn an_unreachable_pool_is_502() {
     let mut client = h1_client(&proxy).await;
     let (status, _, _) = send(&mut client, plain("GET", "/", "")).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_request_header_timeout() {
+    let backend = PlainBackend::start().await;
+    let proxy = TestProxy::builder()
+        .route(None, "/", backend.addr())
+        .policy("http: proxy")
+        .limit("request_header_timeout", "300ms")
+        .start()
+        .await;
+    let stats = proxy.stats();
+    let mut conn = proxy.connect().await;
+    let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    within("writing a request", conn.write_all(request))
+        .await
+        .expect("write");
+    let start = tokio::time::Instant::now();
+    let got = read_until_closed(&mut conn).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.ends_with("plain GET /"),
+        "one answer, then the close: {text}"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(250),
+        "kept open while idle for {:?}",
+        start.elapsed()
+    );
+    // Waiting for a next request that never came is no refusal.
+    assert_eq!(stats.refusals("head_timeout"), 0);
 }

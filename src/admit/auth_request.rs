@@ -13,12 +13,11 @@
 use std::net::IpAddr;
 
 use http_body_util::Empty;
-use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Uri};
 
 use crate::config::policy::AuthRequestConfig;
 use crate::outbound::client::{EmptyRequest, HttpClient};
-use crate::wire::{Fields, Head, end_to_end, raw_target};
+use crate::wire::{self, Fields, Head, end_to_end, raw_target};
 
 /// Fields of the client's request never sent to the auth service: hop-by-hop (RFC 9110 §7.6.1),
 /// framing (no body is sent), and what wsgate sets itself.
@@ -117,11 +116,7 @@ fn question(
             fields.append(name.clone(), value.clone());
         }
     }
-    let mut add = |name: &'static str, value: &[u8]| {
-        if let Ok(v) = HeaderValue::from_bytes(value) {
-            fields.append(HeaderName::from_static(name), v);
-        }
-    };
+    let mut add = |name: &str, value: &[u8]| wire::append(fields, name, value);
     add("x-original-uri", raw_target(head).as_bytes());
     add("x-original-method", head.method.as_str().as_bytes());
     add("x-forwarded-for", client_ip.to_string().as_bytes());

@@ -25,10 +25,11 @@ use tokio::time::Instant;
 use crate::error::Refusal;
 use crate::proxy::conn::ConnCtx;
 use crate::proxy::pass::{self, Answer, Stop, Upgraded};
+use crate::proxy::plain;
 use crate::proxy::respond::{self, Body};
 use crate::stats::GaugeGuard;
 use crate::tunnel;
-use crate::wire;
+use crate::wire::{self, Fields};
 
 /// A verified upgrade waiting for hyper to finish writing its 101.
 struct Handoff {
@@ -130,6 +131,8 @@ async fn answer(
             pass::record_relayed(ctx, routed, relay.status.as_u16());
             respond::closing(respond::relayed(relay))
         }
+        // Keep-alive stays up: the page, then its socket, may share the connection.
+        Ok(Answer::Plain(answer)) => answer,
         Err(stop) => {
             pass::record_stop(ctx, routed, &stop);
             respond::closing(respond::refused(&stop))
@@ -143,10 +146,16 @@ async fn upgrade<'c>(
     sni: Option<&str>,
     routed: &mut Option<&'c str>,
 ) -> Result<Answer, Stop> {
+    let (head, body) = req.into_parts();
+    let framing = wire::check_framing(&head)?;
+    let to = pass::route(ctx, &head, sni, routed)?;
+    if plain::proxied(&to) && !head.has_token("upgrade", "websocket") {
+        return plain::forward(ctx, head, body, &to)
+            .await
+            .map(Answer::Plain);
+    }
     // The body (none on an upgrade) is never read: its framing alone decides.
-    let (head, _body) = req.into_parts();
-    let body = wire::check_framing(&head)?;
-    pass::pass(ctx, &head, sni, body, routed).await
+    pass::upgrade(ctx, &head, to, framing).await
 }
 
 /// Count what hyper refused itself (it has already answered `400` or `431`), and a head that

@@ -26,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use crate::error::Refusal;
+use crate::proxy;
 use crate::proxy::conn::ConnCtx;
 use crate::proxy::pass::{self, Answer, Stop};
 use crate::proxy::respond::{self, Body};
@@ -122,7 +123,8 @@ where
     drop((permit, guard));
 }
 
-/// One stream: a WebSocket request, answered and (when upgraded) tunnelled.
+/// One stream: a WebSocket request, answered and (when upgraded) tunnelled; or a plain
+/// request on a route with `http: proxy`.
 async fn stream(
     mut req: Request<Incoming>,
     ctx: Arc<ConnCtx>,
@@ -130,13 +132,16 @@ async fn stream(
     alive: Option<Arc<()>>,
 ) -> Response<Body> {
     let started = Instant::now();
+    // Taken before the answer leaves: hyper hands the stream over once the 200 is sent.
+    let on_upgrade = hyper::upgrade::on(&mut req);
     let mut routed = None;
     let result = tokio::select! {
-        r = accept(&req, &ctx, sni.as_deref(), &mut routed) => r,
+        r = accept(req, &ctx, sni.as_deref(), &mut routed) => r,
         () = ctx.close.cancelled() => Err(Stop::Shutdown),
     };
     let up = match result {
         Ok(Answer::Upgraded(up)) => up,
+        Ok(Answer::Plain(answer)) => return respond::for_h2(answer),
         Ok(Answer::Relay(relay)) => {
             pass::record_relayed(&ctx, routed, relay.status.as_u16());
             return respond::for_h2(respond::relayed(relay));
@@ -146,8 +151,6 @@ async fn stream(
             return respond::for_h2(respond::refused(&stop));
         }
     };
-    // Taken before the answer leaves: hyper hands the stream over once the 200 is sent.
-    let on_upgrade = hyper::upgrade::on(&mut req);
     let answer = respond::switched(&up, false);
     let leg = pass::Leg {
         sni: sni.as_deref().map(str::to_owned),
@@ -170,34 +173,48 @@ async fn stream(
 }
 
 async fn accept<'c>(
-    req: &Request<Incoming>,
+    req: Request<Incoming>,
     ctx: &'c ConnCtx,
     sni: Option<&str>,
     routed: &mut Option<&'c str>,
 ) -> Result<Answer, Stop> {
-    let head = websocket_head(req)?;
+    if req.method() != Method::CONNECT {
+        return plain(req, ctx, sni, routed).await;
+    }
+    let head = websocket_head(&req)?;
     // The stream's DATA frames are the tunnel itself: nothing is a body here.
     pass::pass(ctx, &head, sni, BodyLength::Exact(0), routed).await
 }
 
-/// RFC 8441 §4/§5: an extended CONNECT with `:protocol websocket`, as the HTTP/1.1 head the
-/// shared stages check: `GET`, `Host` from `:authority`, the client's fields, and the upgrade
-/// fields with a key minted here (the backend's Accept is verified against it).
-fn websocket_head(req: &Request<Incoming>) -> Result<Head, Refusal> {
-    if req.method() != Method::CONNECT {
-        // A plain GET is what an h1 request without Upgrade is: not a WebSocket.
-        let refusal = if req.method() == Method::GET {
-            Refusal::NotWebSocket
-        } else {
-            Refusal::NotConnect
-        };
-        return Err(refusal);
+/// A request that is not an extended CONNECT: routed like any, proxied when its route says
+/// `http: proxy`, otherwise refused as h1 refuses a request that is not an upgrade.
+async fn plain<'c>(
+    req: Request<Incoming>,
+    ctx: &'c ConnCtx,
+    sni: Option<&str>,
+    routed: &mut Option<&'c str>,
+) -> Result<Answer, Stop> {
+    // A plain GET is what an h1 request without Upgrade is: not a WebSocket.
+    let refusal = if req.method() == Method::GET {
+        Refusal::NotWebSocket
+    } else {
+        Refusal::NotConnect
+    };
+    let head = as_h1(&req, req.method().clone())?;
+    let to = pass::route(ctx, &head, sni, routed)?;
+    if !proxy::plain::proxied(&to) {
+        return Err(refusal.into());
     }
-    let protocol = req.extensions().get::<Protocol>();
-    let protocol = protocol.ok_or(Refusal::NoConnectProtocol)?;
-    if !protocol.as_str().eq_ignore_ascii_case("websocket") {
-        return Err(Refusal::NotWebSocket);
-    }
+    let (parts, body) = req.into_parts();
+    proxy::plain::forward(ctx, parts, body, &to)
+        .await
+        .map(Answer::Plain)
+}
+
+/// The stream's request as the HTTP/1.1 head the shared stages check: `method`, the
+/// origin-form target, `Host` from `:authority`, and the client's fields. A `Host` other than
+/// `:authority` stays, and the head then holds two (400); a key is wsgate's to mint.
+fn as_h1(req: &Request<Incoming>, method: Method) -> Result<Head, Refusal> {
     let authority = req.uri().authority().ok_or(Refusal::BadHost)?;
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let mut headers = HeaderMap::with_capacity(req.headers().len() + 4);
@@ -208,26 +225,38 @@ fn websocket_head(req: &Request<Incoming>) -> Result<Head, Refusal> {
             && value
                 .as_bytes()
                 .eq_ignore_ascii_case(authority.as_str().as_bytes());
-        // A key is wsgate's to mint (RFC 8441 §5 has none); a `Host` other than `:authority`
-        // stays, and the head then holds two (400).
         if same_host || name == header::SEC_WEBSOCKET_KEY {
             continue;
         }
         headers.append(name.clone(), value.clone());
     }
-    headers.append(header::UPGRADE, HeaderValue::from_static("websocket"));
-    headers.append(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    // Without randomness there is no key to verify an answer against: no backend is asked.
-    let key = verify::new_key().ok_or(Refusal::BackendUnavailable)?;
-    let key = HeaderValue::from_str(&key).map_err(|_| Refusal::BackendUnavailable)?;
-    headers.append(header::SEC_WEBSOCKET_KEY, key);
     let (mut head, ()) = Request::builder()
-        .method(Method::GET)
+        .method(method)
         .uri(target)
         .version(Version::HTTP_11)
         .body(())
         .map_err(|_| Refusal::BadTarget)?
         .into_parts();
     head.headers = headers;
+    Ok(head)
+}
+
+/// RFC 8441 §4/§5: an extended CONNECT with `:protocol websocket`, as the HTTP/1.1 upgrade the
+/// shared stages check ([`as_h1`] with `GET`), with the upgrade fields and a key minted here
+/// (the backend's Accept is verified against it).
+fn websocket_head(req: &Request<Incoming>) -> Result<Head, Refusal> {
+    let protocol = req.extensions().get::<Protocol>();
+    let protocol = protocol.ok_or(Refusal::NoConnectProtocol)?;
+    if !protocol.as_str().eq_ignore_ascii_case("websocket") {
+        return Err(Refusal::NotWebSocket);
+    }
+    let mut head = as_h1(req, Method::GET)?;
+    let headers = &mut head.headers;
+    headers.append(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.append(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    // Without randomness there is no key to verify an answer against: no backend is asked.
+    let key = verify::new_key().ok_or(Refusal::BackendUnavailable)?;
+    let key = HeaderValue::from_str(&key).map_err(|_| Refusal::BackendUnavailable)?;
+    headers.append(header::SEC_WEBSOCKET_KEY, key);
     Ok(head)
 }

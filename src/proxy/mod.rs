@@ -7,6 +7,7 @@ pub mod h1;
 pub mod h2;
 pub mod listener;
 pub mod pass;
+pub mod plain;
 pub mod proxy_protocol;
 pub mod respond;
 pub mod route;

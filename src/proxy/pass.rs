@@ -8,6 +8,7 @@
 //! `200`); everything between is here. Does not own reading the request or writing to the client.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use hyper::{HeaderMap, StatusCode};
@@ -20,13 +21,14 @@ use crate::config::policy::TokenSource;
 use crate::error::Refusal;
 use crate::metrics::{NO_ROUTE, OpenTunnel};
 use crate::proxy::conn::ConnCtx;
+use crate::proxy::route::Route;
 use crate::proxy::verify::{self, Verdict};
 use crate::proxy::{client_addr, validate};
 use crate::stats::GaugeGuard;
 use crate::tunnel::splice::Timeouts;
 use crate::tunnel::{self, Session, Tunnel};
 use crate::upstream::{self, BackendStream, LiveGuard, balance, h1, request};
-use crate::wire::{self, BodyLength, Fields, Head};
+use crate::wire::{self, BodyLength, Fields, Head, Host, Target};
 
 /// Why a handshake stopped short of a tunnel.
 pub enum Stop {
@@ -55,6 +57,8 @@ pub enum Answer {
     Relay(Relay),
     /// A verified 101 and the backend leg; the client has not heard of it yet.
     Upgraded(Box<Upgraded>),
+    /// A request that was not an upgrade, proxied on a route with `http: proxy`: the answer.
+    Plain(hyper::Response<crate::proxy::respond::Body>),
 }
 
 /// A backend's non-101 answer, to pass on to the client.
@@ -87,6 +91,34 @@ pub struct Upgraded {
     pub headers: HeaderMap,
 }
 
+/// Where a request goes, once routed.
+pub struct Routed<'c> {
+    pub route: &'c Arc<Route>,
+    pub target: Target,
+    pub host: Host,
+}
+
+/// Normalised target, `Host` (and its agreement with SNI), then the route. `routed` receives
+/// the route's label as soon as one is chosen.
+pub fn route<'c>(
+    ctx: &'c ConnCtx,
+    head: &Head,
+    sni: Option<&str>,
+    routed: &mut Option<&'c str>,
+) -> Result<Routed<'c>, Stop> {
+    let target = wire::normalise(&wire::raw_target(head))?;
+    let host = validate::host(head, sni)?;
+    let route = (ctx.runtime.routes)
+        .find(&host.name, &target.path)
+        .ok_or(Refusal::NoRoute)?;
+    *routed = Some(&route.label);
+    Ok(Routed {
+        route,
+        target,
+        host,
+    })
+}
+
 /// Route, validate, admit, forward, verify. `routed` receives the route's label as soon as one
 /// is chosen. `head` is what the client asked for (for h2: a head synthesized from the stream,
 /// carrying the key wsgate minted); `body` is what `wire::check_framing` found.
@@ -97,14 +129,23 @@ pub async fn pass<'c>(
     body: BodyLength,
     routed: &mut Option<&'c str>,
 ) -> Result<Answer, Stop> {
+    let to = route(ctx, head, sni, routed)?;
+    upgrade(ctx, head, to, body).await
+}
+
+/// The stages after routing, for a request that asks for a WebSocket.
+pub async fn upgrade(
+    ctx: &ConnCtx,
+    head: &Head,
+    to: Routed<'_>,
+    body: BodyLength,
+) -> Result<Answer, Stop> {
     let limits = &ctx.runtime.limits;
-    // 3. Normalised target, Host (and SNI agreement), route.
-    let target = wire::normalise(&wire::raw_target(head))?;
-    let host = validate::host(head, sni)?;
-    let route = (ctx.runtime.routes)
-        .find(&host.name, &target.path)
-        .ok_or(Refusal::NoRoute)?;
-    *routed = Some(&route.label);
+    let Routed {
+        route,
+        target,
+        host,
+    } = to;
     // 4. RFC 6455 §4.2.1.
     let mut upgrade = validate::upgrade(head, body)?;
     // 5. Admission: Origin, rates, caps, token; the client address from trusted proxies.

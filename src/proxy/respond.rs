@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::admit::Denial;
 use crate::proxy::pass::{Relay, Stop, Upgraded};
 use crate::proxy::verify::Verdict;
-use crate::wire::{end_to_end, is_hop_by_hop};
+use crate::wire::{self, end_to_end, is_hop_by_hop};
 
 /// The body of every answer wsgate writes itself: short and whole.
 pub type Body = Full<Bytes>;
@@ -49,14 +49,7 @@ pub fn refused(stop: &Stop) -> Response<Body> {
 pub fn refusal(denial: &Denial) -> Response<Body> {
     let refusal = denial.refusal;
     let mut fields = HeaderMap::new();
-    let mut add = |name: &str, value: &[u8]| {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value),
-        ) {
-            fields.append(n, v);
-        }
-    };
+    let mut add = |name: &str, value: &[u8]| wire::append(&mut fields, name, value);
     for (name, value) in refusal.headers() {
         if denial.challenge.is_none() || !name.eq_ignore_ascii_case("www-authenticate") {
             add(name, value.as_bytes());

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use crate::admit::RoutePolicy;
+use crate::config::policy::HttpMode;
 use crate::upstream::Pool;
 
 /// A configured route, ready for lookup.
@@ -17,6 +18,8 @@ pub struct Route {
     pub pool: Arc<Pool>,
     /// Who may open a tunnel here.
     pub policy: RoutePolicy,
+    /// What becomes of requests that are not upgrades: 426, or proxied to the pool.
+    pub http: HttpMode,
     /// `host + prefix`, for logs.
     pub label: String,
 }

@@ -132,6 +132,7 @@ impl Runtime {
             };
             routes.push(Route {
                 policy,
+                http: r.policy.http,
                 label,
                 host: r.host.clone(),
                 prefix: r.path.clone(),

@@ -49,8 +49,6 @@ use crate::config::Limits;
 use crate::config::policy::{AuthConfig, AuthMethod};
 use crate::error::Refusal;
 
-pub use fields::HOP_BY_HOP;
-
 /// The answer body: read whole and bounded, so it has an exact length.
 pub type Body = Full<Bytes>;
 

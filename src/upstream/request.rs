@@ -10,7 +10,6 @@
 use std::net::IpAddr;
 
 use http_body_util::Empty;
-use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Uri, Version};
 
 use super::h1::Outgoing;
@@ -18,7 +17,7 @@ use crate::admit::{Admission, token};
 use crate::config::policy::TokenSource;
 use crate::error::Refusal;
 use crate::wire::Target;
-use crate::wire::{Head, end_to_end};
+use crate::wire::{self, Head, end_to_end};
 use crate::wire::{Host, UpgradeRequest};
 
 /// Fields never copied from the client.
@@ -105,13 +104,12 @@ pub fn build(f: &Forward<'_>) -> Result<Outgoing, Refusal> {
     Ok(request)
 }
 
-/// Append one field line. Names and values were checked by the head parser (or come from
-/// config); one the `http` types still refuse is the client's fault.
+/// Append one field line (`wire::append`). Names and values were checked by hyper's parser (or
+/// come from config); one the `http` types still refuse is the client's fault.
 fn add(h: &mut HeaderMap, name: &str, value: &[u8]) -> Result<(), Refusal> {
-    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| Refusal::MalformedHead)?;
-    let value = HeaderValue::from_bytes(value).map_err(|_| Refusal::MalformedHead)?;
-    h.append(name, value);
-    Ok(())
+    wire::append(h, name, value)
+        .then_some(())
+        .ok_or(Refusal::MalformedHead)
 }
 
 #[cfg(test)]
@@ -146,7 +144,8 @@ mod tests {
             (&Method::GET, "/chat?room=1".into())
         );
         let h = out.headers();
-        assert_eq!(h.keys().next().map(HeaderName::as_str), Some("host"));
+        let first = h.keys().next().map(hyper::header::HeaderName::as_str);
+        assert_eq!(first, Some("host"));
         let all = |name: &str| -> Vec<&str> {
             h.get_all(name)
                 .iter()

@@ -199,3 +199,19 @@ pub fn end_to_end<'a>(
         !(is_hop_by_hop(lower) || named.iter().any(|n| n == lower)) || protected.contains(&lower)
     })
 }
+
+/// The one header writer: append a field line from a name and raw value. `false` when the
+/// `http` types refuse either (a value from a client or a backend; wsgate's own always pass).
+pub fn append(headers: &mut HeaderMap, name: &str, value: &[u8]) -> bool {
+    use hyper::header::{HeaderName, HeaderValue};
+    match (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_bytes(value),
+    ) {
+        (Ok(n), Ok(v)) => {
+            headers.append(n, v);
+            true
+        }
+        _ => false,
+    }
+}

@@ -17,20 +17,7 @@ use hyper::{HeaderMap, Method, Request, Response, Uri, Version, http};
 
 use super::Plain;
 use crate::error::Refusal;
-
-/// Hop-by-hop fields (RFC 9110 §7.6.1, plus `Proxy-Connection`, which proxies still see): about
-/// one connection, never forwarded either way.
-pub const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
-];
+use crate::wire::end_to_end;
 
 /// Fields of the client's request never copied: wsgate sets them itself, or they are about
 /// a body it re-frames.
@@ -58,18 +45,13 @@ pub(super) fn request(
         return Err(Refusal::BadTarget);
     }
     let uri = Uri::try_from(to.target).map_err(|_| Refusal::BadTarget)?;
-    let named = connection_tokens(&parts.headers);
     let mut h = HeaderMap::with_capacity(parts.headers.len() + 6);
     // `Host` first, as a client would send it.
     h.insert(header::HOST, value(to.host)?);
     let mut cookies: Vec<&[u8]> = Vec::new();
-    for (name, v) in &parts.headers {
+    for (name, v) in end_to_end(&parts.headers, &[]) {
         let lower = name.as_str();
-        if HOP_BY_HOP.contains(&lower)
-            || DROPPED.contains(&lower)
-            || named.iter().any(|n| n == lower)
-            || to.remove.iter().any(|r| r == lower)
-        {
+        if DROPPED.contains(&lower) || to.remove.iter().any(|r| r == lower) {
             continue;
         }
         if name == header::COOKIE {
@@ -102,13 +84,9 @@ pub(super) fn request(
 /// The answer for the client: the backend's status, reason phrase and end-to-end fields, with
 /// `body` (already read whole).
 pub(super) fn answer(parts: http::response::Parts, body: Bytes) -> Response<Full<Bytes>> {
-    let named = connection_tokens(&parts.headers);
     let mut h = HeaderMap::with_capacity(parts.headers.len());
-    for (name, v) in &parts.headers {
-        let lower = name.as_str();
-        if !(HOP_BY_HOP.contains(&lower) || named.iter().any(|n| n == lower)) {
-            h.append(name.clone(), v.clone());
-        }
+    for (name, v) in end_to_end(&parts.headers, &[]) {
+        h.append(name.clone(), v.clone());
     }
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = parts.status;
@@ -122,16 +100,6 @@ pub(super) fn answer(parts: http::response::Parts, body: Bytes) -> Response<Full
 const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
 const XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const XFH: HeaderName = HeaderName::from_static("x-forwarded-host");
-
-/// The lower-case tokens of every `Connection` field (RFC 9110 §7.6.1: a comma-separated list).
-fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
-    (headers.get_all(header::CONNECTION).iter())
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect()
-}
 
 /// A value wsgate writes from what the caller passed; one the `http` types refuse came from the
 /// client (400).
