@@ -129,6 +129,11 @@ fn from_subprotocol(head: &Head, marker: &str) -> Result<Option<String>, ()> {
 }
 
 /// Split one `Cookie` value into trimmed `(name, value)` pairs.
+///
+/// By hand rather than with the `cookie` crate: its `split_parse` skips pairs it cannot parse
+/// and yields decoded strings, but the token rules need every pair as sent (a second cookie of
+/// the same name, even a malformed one, makes the request ambiguous) and [`strip_cookie`]
+/// rebuilds the line from the original bytes minus one pair.
 fn cookie_pairs(line: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     line.split(|&b| b == b';').filter_map(|pair| {
         let pair = pair.trim_ascii();
