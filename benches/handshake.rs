@@ -6,8 +6,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use wsgate::admit::Admission;
+use wsgate::proxy::forward;
 use wsgate::proxy::{validate, verify};
-use wsgate::upstream::request;
 use wsgate::wire::{check_framing, normalise, parse_request, raw_target};
 
 const BROWSER: &[u8] = b"GET /chat/room?id=42 HTTP/1.1\r\nHost: ws.example.com\r\n\
@@ -42,7 +42,7 @@ fn handshake(c: &mut Criterion) {
     let admission = Admission::default();
     c.bench_function("rebuild forwarded request", |b| {
         b.iter(|| {
-            black_box(request::build(&request::Forward {
+            black_box(forward::build(&forward::Forward {
                 head: &head,
                 target: &target,
                 host: &host,

@@ -8,7 +8,7 @@
 //! `WWW-Authenticate`), anything else, a connect or TLS failure, an answer that cannot be read
 //! whole within [`MAX_ANSWER_BODY`] or the timeout is "unavailable" (503). The connection is
 //! the shared pooled client's (`outbound::client`), kept alive between questions. Does not own
-//! setting those headers on the backend request (`upstream::request`) or the refusal's answer.
+//! setting those headers on the backend request (`proxy::forward`) or the refusal's answer.
 
 use std::net::IpAddr;
 

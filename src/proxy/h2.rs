@@ -30,7 +30,6 @@ use crate::proxy;
 use crate::proxy::conn::ConnCtx;
 use crate::proxy::pass::{self, Answer, Stop};
 use crate::proxy::respond::{self, Body};
-use crate::proxy::verify;
 use crate::stats::GaugeGuard;
 use crate::tunnel;
 use crate::wire::{BodyLength, Head};
@@ -255,7 +254,7 @@ fn websocket_head(req: &Request<Incoming>) -> Result<Head, Refusal> {
     headers.append(header::UPGRADE, HeaderValue::from_static("websocket"));
     headers.append(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     // Without randomness there is no key to verify an answer against: no backend is asked.
-    let key = verify::new_key().ok_or(Refusal::BackendUnavailable)?;
+    let key = crate::wire::key::new_key().ok_or(Refusal::BackendUnavailable)?;
     let key = HeaderValue::from_str(&key).map_err(|_| Refusal::BackendUnavailable)?;
     headers.append(header::SEC_WEBSOCKET_KEY, key);
     Ok(head)

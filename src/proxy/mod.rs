@@ -3,6 +3,7 @@
 pub mod accept_set;
 pub mod client_addr;
 pub mod conn;
+pub mod forward;
 pub mod h1;
 pub mod h2;
 pub mod listener;
@@ -10,7 +11,6 @@ pub mod pass;
 pub mod plain;
 pub mod proxy_protocol;
 pub mod respond;
-pub mod route;
 pub mod tls;
 pub mod validate;
 pub mod verify;

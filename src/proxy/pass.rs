@@ -21,13 +21,14 @@ use crate::config::policy::TokenSource;
 use crate::error::Refusal;
 use crate::metrics::{NO_ROUTE, OpenTunnel};
 use crate::proxy::conn::ConnCtx;
-use crate::proxy::route::Route;
+use crate::proxy::forward;
 use crate::proxy::verify::{self, Verdict};
 use crate::proxy::{client_addr, validate};
+use crate::runtime::route::Route;
 use crate::stats::GaugeGuard;
 use crate::tunnel::splice::Timeouts;
 use crate::tunnel::{self, Session, Tunnel};
-use crate::upstream::{self, BackendStream, LiveGuard, balance, h1, request};
+use crate::upstream::{self, BackendStream, LiveGuard, balance, h1};
 use crate::wire::{self, BodyLength, Fields, Head, Host, Target};
 
 /// Why a handshake stopped short of a tunnel.
@@ -166,7 +167,7 @@ pub async fn upgrade(
         upgrade.protocols = token::strip_subprotocols(&upgrade.protocols, marker, &found.token);
     }
     // 6. The rebuilt request, to a backend of the route's pool (failover inside).
-    let forward = request::build(&request::Forward {
+    let forward = forward::build(&forward::Forward {
         head,
         target: &target,
         host: &host,

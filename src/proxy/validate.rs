@@ -2,7 +2,7 @@
 //!
 //! Owns: the `Host` rules (exactly one, well formed, equal to the TLS server name when one was
 //! sent) and the upgrade checklist, producing an [`UpgradeRequest`] or a [`Refusal`]. Does not own
-//! syntax (hyper) or framing (`wire::check_framing`), routing (`route`) or what is forwarded (`upstream::request`).
+//! syntax (hyper) or framing (`wire::check_framing`), routing (`route`) or what is forwarded (`proxy::forward`).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

@@ -6,16 +6,11 @@
 //! across lines). Does not own reading the answer (`upstream::h1`) or writing anything to the
 //! client (`respond`).
 
-use aws_lc_rs::digest;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use hyper::{HeaderMap, Response, StatusCode, Version};
+use hyper::{Response, StatusCode, Version};
 
 use crate::error::Refusal;
-use crate::wire::UpgradeRequest;
-
-/// RFC 6455 §1.3.
-const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+use crate::wire::key::accept_for;
+use crate::wire::{Fields, UpgradeRequest};
 
 /// What to do with the backend's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,48 +75,6 @@ impl From<BadUpgrade> for Refusal {
     }
 }
 
-/// A fresh `Sec-WebSocket-Key` for a request wsgate makes itself (h2 streams, health checks):
-/// base64 of 16 random bytes (RFC 6455 §4.1); `None` when the system has no randomness.
-pub fn new_key() -> Option<String> {
-    let mut nonce = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut nonce).ok()?;
-    Some(STANDARD.encode(nonce))
-}
-
-/// `Sec-WebSocket-Accept` for a key: base64(SHA-1(key + GUID)).
-pub fn accept_for(key: &str) -> String {
-    let mut ctx = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
-    ctx.update(key.as_bytes());
-    ctx.update(GUID.as_bytes());
-    STANDARD.encode(ctx.finish().as_ref())
-}
-
-/// Comma-separated tokens across every line of a field, trimmed, empty ones skipped (a line
-/// that is not UTF-8 has none).
-pub fn tokens<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    headers.get_all(name).iter().flat_map(|v| {
-        std::str::from_utf8(v.as_bytes())
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-    })
-}
-
-/// True when the field's token list holds `token` (case-insensitive).
-pub fn has_token(headers: &HeaderMap, name: &str, token: &str) -> bool {
-    tokens(headers, name).any(|t| t.eq_ignore_ascii_case(token))
-}
-
-/// The value of a field that must appear exactly once.
-pub fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
-    let mut all = headers.get_all(name).iter();
-    match (all.next(), all.next()) {
-        (Some(v), None) => Some(v.as_bytes()),
-        _ => None,
-    }
-}
-
 /// Judge the answer against what the client offered.
 pub fn check<B>(answer: &Response<B>, req: &UpgradeRequest) -> Result<Verdict, BadUpgrade> {
     let headers = answer.headers();
@@ -138,22 +91,22 @@ pub fn check<B>(answer: &Response<B>, req: &UpgradeRequest) -> Result<Verdict, B
         return Err(BadUpgrade::HttpVersion);
     }
     // 2. |Upgrade| must be "websocket" (case-insensitive), nothing else.
-    let upgrade: Vec<&str> = tokens(headers, "upgrade").collect();
+    let upgrade: Vec<&str> = headers.tokens("upgrade").collect();
     if upgrade.len() != 1 || !upgrade[0].eq_ignore_ascii_case("websocket") {
         return Err(BadUpgrade::UpgradeNotWebSocket);
     }
     // 3. |Connection| must list "Upgrade" (a token list, across all lines).
-    if !has_token(headers, "connection", "upgrade") {
+    if !headers.has_token("connection", "upgrade") {
         return Err(BadUpgrade::ConnectionNotUpgrade);
     }
     // 4. Exactly one |Sec-WebSocket-Accept|, equal to the one for the key that was sent.
-    let accept = single(headers, "sec-websocket-accept").ok_or(BadUpgrade::AcceptMissing)?;
+    let accept = (headers.single("sec-websocket-accept").ok()).ok_or(BadUpgrade::AcceptMissing)?;
     let expected = accept_for(&req.key);
     if accept.trim_ascii() != expected.as_bytes() {
         return Err(BadUpgrade::AcceptWrong);
     }
     // 5. Every extension in use must have been offered.
-    let extensions: Vec<&str> = tokens(headers, "sec-websocket-extensions").collect();
+    let extensions: Vec<&str> = headers.tokens("sec-websocket-extensions").collect();
     for ext in &extensions {
         let name = ext.split(';').next().unwrap_or("").trim();
         if !req.extensions.iter().any(|o| o.eq_ignore_ascii_case(name)) {
@@ -161,7 +114,7 @@ pub fn check<B>(answer: &Response<B>, req: &UpgradeRequest) -> Result<Verdict, B
         }
     }
     // 6. At most one subprotocol, and one the client offered.
-    let protocols: Vec<&str> = tokens(headers, "sec-websocket-protocol").collect();
+    let protocols: Vec<&str> = headers.tokens("sec-websocket-protocol").collect();
     let protocol = match protocols.as_slice() {
         [] => None,
         [p] if req.protocols.iter().any(|o| o == p) => Some((*p).to_owned()),

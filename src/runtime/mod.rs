@@ -2,6 +2,7 @@
 //! pools, and the limits. Built whole off the data path; a connection takes one snapshot of it
 //! when it arrives (invariant 4).
 
+pub mod route;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admit::RoutePolicy;
 use crate::admit::limits::{GlobalCap, PerIpLimits};
 use crate::config::{Cidr, Config, ConfigError, ConfigErrors, Limits};
-use crate::proxy::route::{Route, RouteTable};
+use crate::runtime::route::{Route, RouteTable};
 use crate::upstream::Pool;
 
 /// What a listener needs at accept time.

@@ -12,7 +12,6 @@ pub mod health;
 pub mod plain;
 pub mod pool;
 pub mod proxy_out;
-pub mod request;
 pub mod stream;
 pub mod tls;
 

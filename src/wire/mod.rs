@@ -8,6 +8,7 @@
 //! plain data the stages hand each other ([`Target`], [`Host`], [`UpgradeRequest`]). Imports
 //! nothing of the front, admission or the backend leg; they all import this.
 
+pub mod key;
 mod parse;
 mod target;
 

@@ -13,8 +13,9 @@ use tokio::time::Instant;
 
 use super::Target;
 use crate::config::{HealthCheck, HealthKind};
-use crate::proxy::verify::{accept_for, has_token, new_key, single};
 use crate::upstream::{h1, tls};
+use crate::wire::Fields;
+use crate::wire::key::{accept_for, new_key};
 
 /// Bound on the check's answer head.
 const MAX_ANSWER_HEAD: usize = 16 * 1024;
@@ -100,13 +101,13 @@ async fn websocket<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
         ));
     }
     let headers = answer.headers();
-    if !has_token(headers, "upgrade", "websocket") {
+    if !headers.has_token("upgrade", "websocket") {
         return Err("101 without Upgrade: websocket".to_owned());
     }
-    if !has_token(headers, "connection", "upgrade") {
+    if !headers.has_token("connection", "upgrade") {
         return Err("101 without Connection: upgrade".to_owned());
     }
-    if single(headers, "sec-websocket-accept") != Some(accept_for(&key).as_bytes()) {
+    if headers.single("sec-websocket-accept").ok() != Some(accept_for(&key).as_bytes()) {
         return Err("wrong or missing Sec-WebSocket-Accept".to_owned());
     }
     let (mut stream, behind) = h1::upgrade::<S>(answer, link)

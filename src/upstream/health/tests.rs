@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use super::*;
 use crate::config::HealthKind;
-use crate::proxy::verify::accept_for;
+use crate::wire::key::accept_for;
 use crate::wire::{self, Fields};
 
 const URL: &str = "ws://test-backend";

@@ -12,10 +12,10 @@ use std::net::IpAddr;
 use http_body_util::Empty;
 use hyper::{HeaderMap, Method, Request, Uri, Version};
 
-use super::h1::Outgoing;
 use crate::admit::{Admission, token};
 use crate::config::policy::TokenSource;
 use crate::error::Refusal;
+use crate::upstream::h1::Outgoing;
 use crate::wire::Target;
 use crate::wire::{self, Head, end_to_end};
 use crate::wire::{Host, UpgradeRequest};
