@@ -1,37 +1,27 @@
-//! Counters and gauges the data path keeps, readable by tests, and the [`Metrics`] they feed.
+//! What one gateway shares with every connection it serves: the [`Metrics`] the stages count
+//! in, the live session registry, and a typed read of the counts for tests and the drain.
 //!
-//! Only bounded labels: refusal reasons are `&'static str` from [`crate::error::Refusal::reason`].
-//! Whatever holds the stats holds the metrics too ([`Stats::metrics`]), so the stages that count
-//! here also update the Prometheus series served by `crate::admin`.
+//! Counts nothing itself: every event is counted once, in a Prometheus series of [`Metrics`]
+//! (the series served by `crate::admin`), and the readers here ([`Stats::refusals`],
+//! [`Stats::open_tunnels`], ...) sum those series. So what a test reads is what an operator
+//! scrapes.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::metrics::Metrics;
 
-/// Live counters of one [`crate::Gateway`].
+/// The counts and sessions of one [`crate::Gateway`].
 #[derive(Debug, Default)]
 pub struct Stats {
-    /// TCP connections accepted, ever.
-    pub connections_accepted: AtomicU64,
-    /// Client connections currently held (handshaking or tunnelling).
-    pub connections_open: AtomicU64,
-    /// Tunnels currently spliced.
-    pub tunnels_open: AtomicU64,
-    /// Tunnels established, ever.
-    pub tunnels_total: AtomicU64,
-    /// TLS handshakes that failed or timed out.
-    pub tls_failures: AtomicU64,
-    refusals: Mutex<BTreeMap<&'static str, u64>>,
-    /// The Prometheus series of the same gateway.
+    /// The Prometheus series: the one place the stages count.
     pub metrics: Arc<Metrics>,
     /// The live sessions (admin API, drain, key revocation find them here).
     pub sessions: Arc<crate::session::Registry>,
 }
 
 impl Stats {
-    /// Stats feeding `metrics` (shared with the admin endpoint, or kept across gateways).
+    /// Stats over `metrics` (shared with the admin endpoint, or kept across gateways).
     pub fn with_metrics(metrics: Arc<Metrics>) -> Stats {
         Stats {
             metrics,
@@ -39,62 +29,43 @@ impl Stats {
         }
     }
 
-    /// The metrics these stats feed, for the admin endpoint and the reload path.
+    /// The metrics these stats read, for the admin endpoint and the reload path.
     pub fn metrics(&self) -> Arc<Metrics> {
         Arc::clone(&self.metrics)
     }
 
-    /// Count one refusal under its reason label.
-    pub fn refused(&self, reason: &'static str) {
-        // A poisoned lock only means another thread panicked mid-increment; the map is still valid.
-        let mut map = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry(reason).or_default() += 1;
-    }
-
-    /// How many refusals carried this reason label.
+    /// How many refusals carried this reason label ([`Metrics::refusals`]).
     pub fn refusals(&self, reason: &str) -> u64 {
-        let map = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(reason).copied().unwrap_or(0)
+        self.metrics.refusals(reason)
     }
 
     /// Every refusal reason seen so far with its count.
     pub fn refusal_counts(&self) -> BTreeMap<&'static str, u64> {
-        self.refusals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.metrics.refusal_counts()
     }
 
     /// Current number of open tunnels.
     pub fn open_tunnels(&self) -> u64 {
-        self.tunnels_open.load(Ordering::Relaxed)
+        self.metrics.open_tunnels()
     }
 
     /// Current number of open client connections.
     pub fn open_connections(&self) -> u64 {
-        self.connections_open.load(Ordering::Relaxed)
+        self.metrics.open_connections()
     }
-}
 
-/// Increments a gauge on creation and decrements it on drop, whatever way the owner ends.
-#[derive(Debug)]
-pub struct GaugeGuard {
-    stats: Arc<Stats>,
-    gauge: fn(&Stats) -> &AtomicU64,
-}
-
-impl GaugeGuard {
-    pub fn new(stats: &Arc<Stats>, gauge: fn(&Stats) -> &AtomicU64) -> Self {
-        gauge(stats).fetch_add(1, Ordering::Relaxed);
-        GaugeGuard {
-            stats: Arc::clone(stats),
-            gauge,
-        }
+    /// Tunnels established, ever.
+    pub fn tunnels_total(&self) -> u64 {
+        self.metrics.tunnels_total()
     }
-}
 
-impl Drop for GaugeGuard {
-    fn drop(&mut self) {
-        (self.gauge)(&self.stats).fetch_sub(1, Ordering::Relaxed);
+    /// TLS handshakes that failed or timed out, ever.
+    pub fn tls_failures(&self) -> u64 {
+        self.metrics.tls_failures()
+    }
+
+    /// TCP connections accepted, ever.
+    pub fn connections_accepted(&self) -> u64 {
+        self.metrics.connections_accepted()
     }
 }

@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use support::admit::{assert_refused_again, bytes_until_closed, close_ws, retry_after};
@@ -182,11 +181,7 @@ async fn global_cap_refuses_before_any_tls_work() {
     let refused = tls_connect(proxy.addr(), proxy.ca().client_config(), "localhost").await;
     assert!(refused.is_err(), "TLS through a full proxy succeeded");
     eventually("global_full counted", || stats.refusals("global_full") == 1).await;
-    assert_eq!(
-        stats.tls_failures.load(Ordering::Relaxed),
-        0,
-        "the proxy never started TLS"
-    );
+    assert_eq!(stats.tls_failures(), 0, "the proxy never started TLS");
 }
 
 #[tokio::test]
@@ -213,7 +208,7 @@ async fn permits_return_to_zero_whatever_way_tunnels_end() {
         .await;
     }
     assert_eq!(backend.requests().len(), 6);
-    assert_eq!(stats.tunnels_total.load(Ordering::Relaxed), 6);
+    assert_eq!(stats.tunnels_total(), 6);
 }
 
 // ---- half-close timeout ----

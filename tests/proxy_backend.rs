@@ -64,12 +64,7 @@ async fn refused_by_backend(script: Script, head: Head, status: u16, reason: &st
     );
     let stats = proxy.stats();
     eventually(&format!("{reason} counted"), || stats.refusals(reason) == 1).await;
-    assert_eq!(
-        stats
-            .tunnels_total
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert_eq!(stats.tunnels_total(), 0);
     seen
 }
 

@@ -4,7 +4,6 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::SinkExt;
@@ -203,7 +202,7 @@ async fn gauges_return_to_zero_after_tunnels_and_refusals() {
         stats.open_tunnels() == 0 && stats.open_connections() == 0
     })
     .await;
-    assert_eq!(stats.tunnels_total.load(Ordering::Relaxed), 3);
+    assert_eq!(stats.tunnels_total(), 3);
     let refusals: Vec<_> = stats.refusal_counts().into_iter().collect();
     assert_eq!(refusals, [("no_route", 1)]);
 }
@@ -266,5 +265,5 @@ async fn a_thousand_concurrent_tunnels_echo_and_close() {
         stats.open_tunnels() == 0 && stats.open_connections() == 0
     })
     .await;
-    assert_eq!(stats.tunnels_total.load(Ordering::Relaxed), TUNNELS as u64);
+    assert_eq!(stats.tunnels_total(), TUNNELS as u64);
 }

@@ -85,13 +85,7 @@ async fn min_version_1_3_refuses_a_tls_1_2_client() {
     let refused = support::client::tls_connect(proxy.addr(), tls12, "localhost").await;
     assert!(refused.is_err(), "a TLS 1.2 handshake must fail");
     let stats = proxy.stats();
-    eventually("TLS failure counted", || {
-        stats
-            .tls_failures
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == 1
-    })
-    .await;
+    eventually("TLS failure counted", || stats.tls_failures() == 1).await;
     let conn = proxy.raw_tls("localhost").await;
     assert_eq!(
         conn.get_ref().1.protocol_version(),
@@ -194,13 +188,7 @@ async fn client_that_never_starts_tls_is_dropped_after_tls_handshake_timeout() {
         start.elapsed()
     );
     let stats = proxy.stats();
-    eventually("TLS failure counted", || {
-        stats
-            .tls_failures
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == 1
-    })
-    .await;
+    eventually("TLS failure counted", || stats.tls_failures() == 1).await;
     assert_eq!(backend.accepted(), 0);
 }
 

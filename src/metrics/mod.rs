@@ -1,16 +1,22 @@
 //! Prometheus metrics: one [`Metrics`] per gateway, owning a prometheus-client registry and the
 //! typed families the data path updates, and the text exposition served at `/metrics`.
 //!
-//! Owns: registering every series of the [`names`] catalog and the methods the stages call
-//! (`accepted`, `handshake`, `tunnel_opened`, ...). The open-tunnel gauges are held by an
-//! [`OpenTunnel`] guard the tunnel task owns, so they come back down whatever way it ends.
+//! The one place wsgate counts: every event the data path sees is counted once, here, in a
+//! series of the [`names`] catalog. Owns: registering those series, the methods the stages call
+//! (`accepted`, `handshake`, `tunnel_opened`, ...), and reading them back as typed numbers
+//! (`read`: refusals by reason, open tunnels, ...), which `crate::stats::Stats` hands to tests
+//! and the drain. The open-tunnel gauges are held by an [`OpenTunnel`] guard the tunnel task
+//! owns, the open-connection gauge by a [`GaugeGuard`] the connection owns, so they come back
+//! down whatever way their owner ends.
 //! Does not own: serving HTTP (`crate::admin`), deciding reason labels (`crate::error::Refusal`,
-//! `crate::tunnel::drive::End`), or the plain counters tests read (`crate::stats`).
+//! `crate::tunnel::drive::End`), or the live session registry (`crate::session`).
 //!
 //! Labels are bounded: reasons and outcomes are `&'static str`; listener, route, pool and backend
 //! come from the config. Never a per-address label.
 
+mod keyed;
 pub mod names;
+mod read;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +28,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry};
+
+use keyed::Keyed;
 
 /// `Content-Type` of [`Metrics::encode`]'s output (OpenMetrics text, which Prometheus scrapes).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -102,12 +110,13 @@ fn duration_histogram() -> Histogram {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    accepted: Family<ListenerLabels, Counter>,
-    refused_at_accept: Family<ReasonLabels, Counter>,
-    tls_failures: Family<ReasonLabels, Counter>,
-    handshakes: Family<HandshakeLabels, Counter>,
+    accepted: Keyed<ListenerLabels, Counter>,
+    refused_at_accept: Keyed<ReasonLabels, Counter>,
+    tls_failures: Keyed<ReasonLabels, Counter>,
+    handshakes: Keyed<HandshakeLabels, Counter>,
     limit_refusals: Family<LimitLabels, Counter>,
-    tunnels_open: Family<RouteLabels, Gauge>,
+    connections_open: Gauge,
+    tunnels_open: Keyed<RouteLabels, Gauge>,
     tunnel_duration: Family<RouteLabels, Histogram>,
     tunnel_bytes: Family<BytesLabels, Counter>,
     tunnels_closed: Family<ClosedLabels, Counter>,
@@ -140,12 +149,17 @@ impl Metrics {
         let mut r = Registry::default();
         // Fields are evaluated in order: every family is registered before `r` moves in last.
         Metrics {
-            accepted: register(&mut r, CONNECTIONS_ACCEPTED, &Family::default()),
-            refused_at_accept: register(&mut r, CONNECTIONS_REFUSED, &Family::default()),
-            tls_failures: register(&mut r, TLS_FAILURES, &Family::default()),
-            handshakes: register(&mut r, HANDSHAKES, &Family::default()),
+            accepted: Keyed::new(register(&mut r, CONNECTIONS_ACCEPTED, &Family::default())),
+            refused_at_accept: Keyed::new(register(
+                &mut r,
+                CONNECTIONS_REFUSED,
+                &Family::default(),
+            )),
+            tls_failures: Keyed::new(register(&mut r, TLS_FAILURES, &Family::default())),
+            handshakes: Keyed::new(register(&mut r, HANDSHAKES, &Family::default())),
             limit_refusals: register(&mut r, LIMIT_REFUSALS, &Family::default()),
-            tunnels_open: register(&mut r, TUNNELS_OPEN, &Family::default()),
+            connections_open: register(&mut r, CONNECTIONS_OPEN, &Gauge::default()),
+            tunnels_open: Keyed::new(register(&mut r, TUNNELS_OPEN, &Family::default())),
             tunnel_duration: register(
                 &mut r,
                 TUNNEL_DURATION,
@@ -168,32 +182,36 @@ impl Metrics {
     /// A TCP connection was accepted on `listener`.
     pub fn accepted(&self, listener: &str) {
         self.accepted
-            .get_or_create(&ListenerLabels {
+            .series(&ListenerLabels {
                 listener: listener.to_owned(),
             })
             .inc();
     }
 
+    /// A client connection is held (from accept to close: handshaking, serving requests or
+    /// tunnelling): the open-connections gauge is up until the returned guard is dropped.
+    pub fn connection_opened(&self) -> GaugeGuard {
+        GaugeGuard::hold(self.connections_open.clone())
+    }
+
     /// A connection was closed before TLS: a cap at accept, or the PROXY header stage.
     pub fn refused_at_accept(&self, reason: &'static str) {
         self.refused_at_accept
-            .get_or_create(&ReasonLabels { reason })
+            .series(&ReasonLabels { reason })
             .inc();
         self.count_limit(NO_ROUTE, reason);
     }
 
     /// A TLS handshake failed: `"timeout"` or `"handshake"`.
     pub fn tls_failure(&self, reason: &'static str) {
-        self.tls_failures
-            .get_or_create(&ReasonLabels { reason })
-            .inc();
+        self.tls_failures.series(&ReasonLabels { reason }).inc();
     }
 
     /// A handshake ended: `outcome` is `"upgraded"`, `"relayed"`, `"client_gone"`, `"shutdown"`
     /// or a refusal reason; `route` is the route label, or [`NO_ROUTE`].
     pub fn handshake(&self, route: &str, outcome: &'static str) {
         self.handshakes
-            .get_or_create(&HandshakeLabels {
+            .series(&HandshakeLabels {
                 route: route.to_owned(),
                 outcome,
             })
@@ -215,7 +233,7 @@ impl Metrics {
     /// A tunnel to `backend` of `pool` opened on `route`: both open-tunnel gauges go up until
     /// the returned guard is dropped.
     pub fn tunnel_opened(self: &Arc<Self>, route: &str, pool: &str, backend: &str) -> OpenTunnel {
-        let route_gauge = self.tunnels_open.get_or_create_owned(&RouteLabels {
+        let route_gauge = self.tunnels_open.series(&RouteLabels {
             route: route.to_owned(),
         });
         let backend_gauge = self.backend_gauge(pool, backend);
@@ -343,6 +361,24 @@ impl Drop for OpenTunnel {
     fn drop(&mut self) {
         self.route_gauge.dec();
         self.backend_gauge.dec();
+    }
+}
+
+/// Holds a gauge one higher while it lives: up on creation, down on drop, whatever way its
+/// owner ends.
+#[derive(Debug)]
+pub struct GaugeGuard(Gauge);
+
+impl GaugeGuard {
+    fn hold(gauge: Gauge) -> GaugeGuard {
+        gauge.inc();
+        GaugeGuard(gauge)
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

@@ -27,6 +27,13 @@ pub const CONNECTIONS_REFUSED: Name = Name {
     help: "Connections closed at accept or in the PROXY header stage, before TLS, by reason",
 };
 
+/// Gauge, no labels: from accept (past the caps at accept) to close, whatever the connection
+/// is doing (PROXY header, TLS, HTTP, or carrying a tunnel; an HTTP/2 connection counts once).
+pub const CONNECTIONS_OPEN: Name = Name {
+    name: "wsgate_connections_open",
+    help: "Client connections open now (handshaking, serving requests or tunnelling)",
+};
+
 /// Counter, `{reason}`: `timeout` or `handshake`.
 pub const TLS_FAILURES: Name = Name {
     name: "wsgate_tls_handshake_failures",
@@ -128,6 +135,7 @@ pub const KEEPALIVE_DEAD: Name = Name {
 pub const ALL: &[Name] = &[
     CONNECTIONS_ACCEPTED,
     CONNECTIONS_REFUSED,
+    CONNECTIONS_OPEN,
     TLS_FAILURES,
     HANDSHAKES,
     LIMIT_REFUSALS,

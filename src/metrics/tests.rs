@@ -153,3 +153,50 @@ fn backend_state_follows_changes_and_forgotten_backends_disappear() {
     m.forget_backend("p", "ws://b:1");
     assert!(!m.encode().contains("ws://b:1"));
 }
+
+#[test]
+fn readers_sum_the_series_over_routes_and_create_none() {
+    let m = Arc::new(Metrics::new());
+    m.handshake("a", "route_full");
+    m.handshake("b", "route_full");
+    m.handshake(NO_ROUTE, "head_timeout");
+    m.handshake("a", "relayed");
+    m.handshake("a", "upgraded");
+    m.handshake("b", "upgraded");
+    m.handshake("a", "client_gone");
+    m.refused_at_accept("global_full");
+    m.tls_failure("timeout");
+    m.tls_failure("handshake");
+    m.accepted("public");
+    let before = m.encode();
+    assert_eq!(m.refusals("route_full"), 2);
+    assert_eq!(m.refusals("backend_non_101"), 1, "a relayed answer");
+    assert_eq!(m.refusals("global_full"), 1, "refused at accept");
+    assert_eq!(m.refusals("relayed"), 0, "not a reason");
+    assert_eq!(m.refusals("no_route"), 0);
+    let counts: Vec<_> = m.refusal_counts().into_iter().collect();
+    let expect = [
+        ("backend_non_101", 1),
+        ("global_full", 1),
+        ("head_timeout", 1),
+        ("route_full", 2),
+    ];
+    assert_eq!(counts, expect);
+    assert_eq!(m.tunnels_total(), 2);
+    assert_eq!(m.tls_failures(), 2);
+    assert_eq!(m.connections_accepted(), 1);
+    assert_eq!(m.encode(), before, "reading created a series");
+}
+
+#[test]
+fn open_gauges_read_back_and_return_to_zero() {
+    let m = Arc::new(Metrics::new());
+    let conn = m.connection_opened();
+    let a = m.tunnel_opened("a", "p", "ws://b:1");
+    let b = m.tunnel_opened("b", "p", "ws://b:1");
+    assert_eq!((m.open_connections(), m.open_tunnels()), (1, 2));
+    assert_eq!(sample(&m.encode(), "wsgate_connections_open"), Some(1.0));
+    drop((a, b, conn));
+    assert_eq!((m.open_connections(), m.open_tunnels()), (0, 0));
+    assert_eq!(sample(&m.encode(), "wsgate_connections_open"), Some(0.0));
+}

@@ -8,7 +8,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +17,7 @@ use crate::admit::limits::Permit;
 use crate::proxy::tls::TlsFailure;
 use crate::proxy::{client_addr, h1, h2, proxy_protocol, tls};
 use crate::runtime::{ListenerRuntime, Runtime};
-use crate::stats::{GaugeGuard, Stats};
+use crate::stats::Stats;
 
 /// What one connection needs from the gateway.
 pub struct ConnCtx {
@@ -41,11 +40,10 @@ pub struct ConnCtx {
 
 /// Serve one accepted TCP connection.
 pub async fn handle(mut tcp: TcpStream, mut ctx: ConnCtx) {
-    let guard = GaugeGuard::new(&ctx.stats, |s| &s.connections_open);
+    let guard = ctx.stats.metrics.connection_opened();
     // 0. PROXY protocol, believed only from trusted peers; anyone else is dropped.
     if ctx.listener.proxy_protocol {
         if !client_addr::is_trusted(ctx.peer.ip(), &ctx.runtime.trusted_proxies) {
-            ctx.stats.refused("proxy_untrusted");
             ctx.stats.metrics.refused_at_accept("proxy_untrusted");
             tracing::info!(peer = %ctx.peer, "PROXY header from an untrusted peer; dropped");
             return;
@@ -58,7 +56,6 @@ pub async fn handle(mut tcp: TcpStream, mut ctx: ConnCtx) {
                 }
             }
             Err(e) => {
-                ctx.stats.refused("proxy_header");
                 ctx.stats.metrics.refused_at_accept("proxy_header");
                 tracing::info!(peer = %ctx.peer, error = ?e, "bad PROXY header; dropped");
                 return;
@@ -80,7 +77,6 @@ pub async fn handle(mut tcp: TcpStream, mut ctx: ConnCtx) {
             h1::serve(stream, sni, ctx, guard).await;
         }
         Err(failure) => {
-            ctx.stats.tls_failures.fetch_add(1, Ordering::Relaxed);
             let reason = match failure {
                 TlsFailure::Timeout => "timeout",
                 TlsFailure::Handshake(_) => "handshake",

@@ -23,11 +23,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use crate::error::Refusal;
+use crate::metrics::GaugeGuard;
 use crate::proxy::conn::ConnCtx;
 use crate::proxy::pass::{self, Answer, Stop, Upgraded};
 use crate::proxy::plain;
 use crate::proxy::respond::{self, Body};
-use crate::stats::GaugeGuard;
 use crate::tunnel;
 use crate::wire::{self, Fields};
 

@@ -26,11 +26,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use crate::error::Refusal;
+use crate::metrics::GaugeGuard;
 use crate::proxy;
 use crate::proxy::conn::ConnCtx;
 use crate::proxy::pass::{self, Answer, Stop};
 use crate::proxy::respond::{self, Body};
-use crate::stats::GaugeGuard;
 use crate::tunnel;
 use crate::wire::{BodyLength, Head};
 

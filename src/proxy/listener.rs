@@ -60,9 +60,6 @@ pub async fn accept_loop(socket: TcpListener, ctx: AcceptCtx, stop: Cancellation
                 continue;
             }
         };
-        ctx.stats
-            .connections_accepted
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         ctx.stats.metrics.accepted(&ctx.name);
         // Small frames must not wait for Nagle; failure to set it is harmless.
         let _ = tcp.set_nodelay(true);
@@ -74,7 +71,6 @@ pub async fn accept_loop(socket: TcpListener, ctx: AcceptCtx, stop: Cancellation
         };
         // The global cap is checked before any TLS work: a full proxy refuses fast.
         let Some(permit) = runtime.global.try_acquire() else {
-            ctx.stats.refused("global_full");
             ctx.stats.metrics.refused_at_accept("global_full");
             tracing::warn!(listener = %ctx.name, %peer, "connection limit reached; closed");
             continue;

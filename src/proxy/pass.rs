@@ -9,7 +9,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use hyper::{HeaderMap, StatusCode};
 use tokio::time::Instant;
@@ -19,13 +18,12 @@ use crate::admit::token;
 use crate::admit::{self, Admission, Denial};
 use crate::config::policy::TokenSource;
 use crate::error::Refusal;
-use crate::metrics::{NO_ROUTE, OpenTunnel};
+use crate::metrics::{GaugeGuard, NO_ROUTE, OpenTunnel};
 use crate::proxy::conn::ConnCtx;
 use crate::proxy::forward;
 use crate::proxy::verify::{self, Verdict};
 use crate::proxy::{client_addr, validate};
 use crate::runtime::route::Route;
-use crate::stats::GaugeGuard;
 use crate::tunnel::splice::Timeouts;
 use crate::tunnel::{self, Session, Tunnel};
 use crate::upstream::{self, BackendStream, LiveGuard, balance, h1};
@@ -268,7 +266,6 @@ pub fn record_stop(ctx: &ConnCtx, routed: Option<&str>, stop: &Stop) {
         Stop::Shutdown => metrics.handshake(route_label, "shutdown"),
         Stop::Deny(denial) => {
             let refusal = denial.refusal;
-            ctx.stats.refused(refusal.reason());
             metrics.handshake(route_label, refusal.reason());
             let (reason, status) = (refusal.reason(), refusal.status());
             if status >= 500 {
@@ -282,7 +279,6 @@ pub fn record_stop(ctx: &ConnCtx, routed: Option<&str>, stop: &Stop) {
 
 /// Count and log a backend's non-101 answer passed on to the client.
 pub fn record_relayed(ctx: &ConnCtx, routed: Option<&str>, status: u16) {
-    ctx.stats.refused("backend_non_101");
     (ctx.stats.metrics).handshake(routed.unwrap_or(NO_ROUTE), "relayed");
     tracing::info!(peer = %ctx.peer, status, "backend refused the upgrade; answer relayed");
 }
@@ -294,7 +290,8 @@ pub struct Leg {
     pub started: Instant,
     /// `h1` or `h2`, for the session registry.
     pub protocol: &'static str,
-    /// Gauges held up while the tunnel lives (besides `tunnels_open`).
+    /// Gauges held up while the tunnel lives: the connection's, when the tunnel is the
+    /// connection (h1). The tunnel's own gauges are [`Upgraded`]'s `open`.
     pub guards: Vec<GaugeGuard>,
     /// The connection's global permit when the tunnel is the connection (h1); an h2 stream's
     /// tunnel holds only its own admission permits, the connection task keeps the global one.
@@ -306,7 +303,6 @@ pub struct Leg {
 /// Count the tunnel, register its session and assemble what the tunnel task owns. The caller
 /// spawns `tunnel::run(client, backend, tunnel)` on the tracker.
 pub fn tunnel(ctx: &ConnCtx, up: Upgraded, leg: Leg) -> (BackendStream, Tunnel) {
-    ctx.stats.tunnels_total.fetch_add(1, Ordering::Relaxed);
     (ctx.stats.metrics).handshake(&up.route, "upgraded");
     let identity = up.admission.identity.as_ref();
     let entry = ctx.stats.sessions.register(crate::session::Info {
@@ -319,8 +315,6 @@ pub fn tunnel(ctx: &ConnCtx, up: Upgraded, leg: Leg) -> (BackendStream, Tunnel) 
         key_id: identity.and_then(|i| i.key_id.clone()),
         protocol: leg.protocol,
     });
-    let mut guards = leg.guards;
-    guards.push(GaugeGuard::new(&ctx.stats, |s| &s.tunnels_open));
     let mut permits = up.admission.permits;
     permits.extend(leg.permit);
     let tunnel = Tunnel {
@@ -338,7 +332,7 @@ pub fn tunnel(ctx: &ConnCtx, up: Upgraded, leg: Leg) -> (BackendStream, Tunnel) 
         to_client_first: up.to_client_first,
         setup: up.setup,
         close: ctx.close.clone(),
-        guards,
+        guards: leg.guards,
         backend_live: Some(up.live),
         open: up.open,
         permits,

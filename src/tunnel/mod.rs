@@ -23,9 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admit::limits::Permit;
 use crate::config::policy::SessionPolicy;
-use crate::metrics::{OpenTunnel, SessionEnd};
+use crate::metrics::{GaugeGuard, OpenTunnel, SessionEnd};
 use crate::session::Reason;
-use crate::stats::GaugeGuard;
 use crate::upstream::LiveGuard;
 use drive::{End, Outcome, Setup};
 use frames::Rules;
@@ -175,7 +174,7 @@ where
     drop(t.permits);
     drop(t.entry);
     drop(t.backend_live);
-    // Before the stats gauges: when `Stats` reads zero open tunnels, so do the metrics.
+    // The tunnel's gauges before the connection's: once no connection reads open, no tunnel does.
     drop(t.open);
     drop(t.guards);
 }
