@@ -35,6 +35,7 @@ work="$(mktemp -d)"
 started=()
 cleanup() {
     for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -s "$work/echo.err" ] && tail -5 "$work/echo.err" >&2
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -61,7 +62,7 @@ wait_file() {
 }
 
 "$bin/examples/h2hold" cert "$work"
-"$bin/examples/echo_backend" 127.0.0.1:0 >/dev/null 2>&1 &
+"$bin/examples/echo_backend" 127.0.0.1:0 >/dev/null 2>"$work/echo.err" &
 backend=$!
 started+=("$backend")
 backend_port=$(port_of "$backend")
@@ -118,7 +119,12 @@ measure() {
     wait "$client"
     local opened
     read -r opened _ <"$work/ready"
-    [ "$opened" = "$n" ] || { echo "$server $spec: opened $opened of $n" >&2; tail -1 "$work/hold.out" >&2; }
+    if [ "$opened" != "$n" ]; then
+        # Usually loopback ports still in TIME_WAIT from a run a minute ago: wait and rerun.
+        echo "$server $spec: opened $opened of $n; $(ss -Htan state time-wait | wc -l) sockets in TIME_WAIT" >&2
+        tail -1 "$work/hold.out" >&2
+        exit 1
+    fi
     kill "$pid"; wait "$pid" 2>/dev/null || true
     echo "$server $spec $n $rss0 $rss1 $anon0 $anon1 $heap0 $heap1 $sessions" | tee -a "$results"
     tail -1 "$work/hold.out" >>"$work/hold.jsonl"

@@ -52,7 +52,8 @@ enum Command {
         /// power of two, `size FROM BLOCKS` lines per 16-byte step below 8 KiB.
         #[arg(long)]
         stats: PathBuf,
-        /// `FROM-TO`: print where the first 3 allocations of FROM..=TO bytes come from.
+        /// `FROM-TO`: once a session is open, print where the next 3 allocations of FROM..=TO
+        /// bytes come from.
         #[arg(long)]
         trace: Option<String>,
     },

@@ -15,10 +15,13 @@ use crate::count;
 type Error = Box<dyn std::error::Error>;
 
 pub fn run(config: &Path, stats_path: &Path, trace: Option<&str>) -> Result<(), Error> {
-    if let Some(range) = trace {
-        let (from, to) = range.split_once('-').ok_or("--trace FROM-TO")?;
-        count::trace_sizes(from.parse()?..=to.parse()?, 3);
-    }
+    let trace = match trace {
+        Some(range) => {
+            let (from, to) = range.split_once('-').ok_or("--trace FROM-TO")?;
+            Some(from.parse::<usize>()?..=to.parse::<usize>()?)
+        }
+        None => None,
+    };
     let config = wsgate::config::load_file(config).map_err(|e| e.to_string())?;
     let _level = wsgate::lifecycle::logging::init(config.log.format, &config.log.level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -33,7 +36,14 @@ pub fn run(config: &Path, stats_path: &Path, trace: Option<&str>) -> Result<(), 
         }
         let path = stats_path.to_owned();
         std::thread::spawn(move || {
+            let mut trace = trace;
             loop {
+                // Armed once a session is open: what follows is sessions, not start-up.
+                if !stats.sessions.is_empty()
+                    && let Some(sizes) = trace.take()
+                {
+                    count::trace_sizes(sizes, 3);
+                }
                 // A failed write is retried on the next tick; the reader copies whole files.
                 let _ = write_stats(&path, &stats);
                 std::thread::sleep(Duration::from_millis(100));
