@@ -34,8 +34,9 @@ ulimit -n "$(ulimit -Hn)"
 work="$(mktemp -d)"
 started=()
 cleanup() {
+    local rc=$?
     for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
-    [ -s "$work/echo.err" ] && tail -5 "$work/echo.err" >&2
+    if [ "$rc" != 0 ] && [ -s "$work/echo.err" ]; then tail -5 "$work/echo.err" >&2; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
