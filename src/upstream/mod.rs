@@ -58,15 +58,9 @@ pub async fn exchange(
     let mut tried: Vec<usize> = Vec::new();
     let mut last = None;
     for attempt in 0..=pool.retries {
-        let Some(backend) = pool.pick(&tried, key).cloned() else {
-            if tried.is_empty() {
-                tracing::warn!(pool = %pool.name, "no usable backend: all are down or ejected");
-            }
+        let Some(backend) = pool.next_untried(&mut tried, key) else {
             break;
         };
-        if let Some(i) = pool.index_of(&backend) {
-            tried.push(i);
-        }
         // Split what is left of the budget over the attempts still allowed, so one backend that
         // hangs cannot use up the failover.
         let left = pool.retries - attempt + 1;

@@ -223,15 +223,9 @@ async fn connect(
     let mut tried: Vec<usize> = Vec::new();
     let mut last = None;
     for _ in 0..=pool.retries {
-        let Some(backend) = pool.pick(&tried, to.key).cloned() else {
-            if tried.is_empty() {
-                tracing::warn!(pool = %pool.name, "no usable backend: all are down or ejected");
-            }
+        let Some(backend) = pool.next_untried(&mut tried, to.key) else {
             break;
         };
-        if let Some(i) = pool.index_of(&backend) {
-            tried.push(i);
-        }
         let opening = connect::open(pool, &backend, to.client, to.local, to.bounds.connect);
         match timeout_at(deadline, opening).await {
             Ok(Ok(stream)) => return Ok((backend, stream)),

@@ -128,6 +128,21 @@ impl Pool {
         self.backends.get(i)
     }
 
+    /// The next backend to try for a request: [`Pool::pick`] among those not in `tried`, which
+    /// then records it. The failover loops of upgrades and plain requests both walk the pool
+    /// this way; `None` (logged when nothing was usable at all) ends the walk.
+    pub fn next_untried(&self, tried: &mut Vec<usize>, key: Option<&[u8]>) -> Option<Arc<Backend>> {
+        let backend = self.pick(tried, key).cloned();
+        match &backend {
+            Some(b) => tried.extend(self.index_of(b)),
+            None if tried.is_empty() => {
+                tracing::warn!(pool = %self.name, "no usable backend: all are down or ejected");
+            }
+            None => {}
+        }
+        backend
+    }
+
     /// Index of a backend of this pool (for `tried` lists).
     pub fn index_of(&self, backend: &Arc<Backend>) -> Option<usize> {
         self.backends.iter().position(|b| Arc::ptr_eq(b, backend))
