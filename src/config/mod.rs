@@ -11,6 +11,7 @@
 //! What the config *means* at run time (certificates loaded, routes indexed, pools built) lives in
 //! `crate::runtime`. Nothing here opens a socket.
 
+pub mod cluster;
 pub mod files;
 pub mod load;
 pub mod policy;
@@ -23,6 +24,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use load::{ConfigError, ConfigErrors, load_file, load_str};
+pub use cluster::{ClusterConfig, OnError, OnExceed, PerSubject, Scope};
 pub use policy::{Cidr, PerIp, Policy};
 
 /// A validated configuration. Every value here is already in range; nothing is optional that has a
@@ -44,6 +46,8 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     /// `admin.token_env`: the environment variable holding the bearer token `/sessions*` need.
     pub admin_token_env: Option<String>,
+    /// `cluster:`: the Redis/Valkey this instance shares fleet state through; `None` = alone.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// `log:`.

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::cluster::{PerSubject, Scope};
+
 /// The policy of one route after merging `defaults:`.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
@@ -16,6 +18,10 @@ pub struct Policy {
     pub auth: Option<Arc<AuthConfig>>,
     /// Handshake rate for the whole route.
     pub rate: Option<Rate>,
+    /// `rate.scope`: counted by this instance alone or across the fleet.
+    pub rate_scope: Scope,
+    /// `per_subject:`: live sessions per token subject on this route.
+    pub per_subject: Option<PerSubject>,
     /// Open tunnels on the route.
     pub max_connections: Option<u32>,
     /// What keeps being checked after the upgrade.
@@ -190,6 +196,8 @@ pub struct Rate {
 pub struct PerIp {
     pub rate: Option<Rate>,
     pub max_connections: Option<u32>,
+    /// `per_ip.scope`: applies to both the rate and `max_connections`.
+    pub scope: Scope,
 }
 
 /// An IP network, `10.0.0.0/8` or `::1/128`.

@@ -80,6 +80,7 @@ pub fn validate(raw: RawConfig, file: &str, base_dir: &Path) -> Result<Config, V
         log,
         admin,
         admin_token_env,
+        cluster: None,
     })
 }
 

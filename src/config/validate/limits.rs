@@ -82,6 +82,7 @@ fn per_ip(raw: Spanned<RawPerIp>, errs: &mut Errors) -> PerIp {
     PerIp {
         rate,
         max_connections,
+        scope: Default::default(),
     }
 }
 

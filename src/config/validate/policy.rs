@@ -96,6 +96,8 @@ impl PolicyParts {
             }),
             auth,
             rate: self.rate.or(defaults.rate),
+            rate_scope: Default::default(),
+            per_subject: None,
             max_connections: self.max_connections.or(defaults.max_connections),
             session,
             http: self.http.or(defaults.http).unwrap_or_default(),
