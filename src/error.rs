@@ -84,6 +84,10 @@ pub enum Refusal {
     IpConnectionsFull,
     /// The route holds its maximum of open tunnels.
     RouteFull,
+    /// The token's subject holds `per_subject.max_sessions` on the route (`on_exceed: refuse`).
+    SubjectSessionsFull,
+    /// A fleet-wide check could not ask Redis and `cluster.on_error` is `deny`.
+    FleetUnavailable,
     // ---- backend ----
     /// Connecting to the backend failed (refused, unreachable, resolution failed).
     BackendUnavailable,
@@ -120,8 +124,8 @@ impl Refusal {
             DuplicateOrigin | DuplicateToken => 400,
             TokenMissing | TokenInvalid => 401,
             AuthDenied(status) => status,
-            AuthUnavailable | RouteFull => 503,
-            RateLimited | RouteRateLimited | IpConnectionsFull => 429,
+            AuthUnavailable | RouteFull | FleetUnavailable => 503,
+            RateLimited | RouteRateLimited | IpConnectionsFull | SubjectSessionsFull => 429,
             BackendUnavailable | BackendClosed | BackendMalformed | BackendBadUpgrade => 502,
             BackendConnectTimeout | BackendTimeout => 504,
         }
@@ -166,6 +170,8 @@ impl Refusal {
             RouteRateLimited => "route_rate_limited",
             IpConnectionsFull => "ip_connections_full",
             RouteFull => "route_full",
+            SubjectSessionsFull => "subject_sessions_full",
+            FleetUnavailable => "fleet_unavailable",
             BackendUnavailable => "backend_unavailable",
             BackendConnectTimeout => "backend_connect_timeout",
             BackendTimeout => "backend_timeout",
@@ -241,6 +247,8 @@ impl Refusal {
             RouteRateLimited => "too many handshakes on this route\n",
             IpConnectionsFull => "too many connections from this address\n",
             RouteFull => "route at capacity\n",
+            SubjectSessionsFull => "too many sessions for this user\n",
+            FleetUnavailable => "fleet state unavailable\n",
             BackendUnavailable => "backend unavailable\n",
             BackendConnectTimeout => "backend connect timed out\n",
             BackendTimeout => "backend did not answer in time\n",
@@ -303,6 +311,8 @@ mod tests {
             (RouteRateLimited, 429, "route_rate_limited"),
             (IpConnectionsFull, 429, "ip_connections_full"),
             (RouteFull, 503, "route_full"),
+            (SubjectSessionsFull, 429, "subject_sessions_full"),
+            (FleetUnavailable, 503, "fleet_unavailable"),
             (BackendUnavailable, 502, "backend_unavailable"),
             (BackendConnectTimeout, 504, "backend_connect_timeout"),
             (BackendTimeout, 504, "backend_timeout"),

@@ -22,6 +22,9 @@ pub enum Reason {
     Operator { code: u16, text: String },
     /// A JWKS refresh removed the key the session's token was signed with.
     KeyRevoked,
+    /// A newer session of the same subject took this one's place (`per_subject`,
+    /// `on_exceed: close_oldest`).
+    Replaced,
 }
 
 /// What one leg is sent: a Close with this code and reason, or nothing (the peer is dead).
@@ -62,6 +65,7 @@ impl Reason {
             Reason::Keepalive { .. } => "keepalive",
             Reason::Operator { .. } => "operator",
             Reason::KeyRevoked => "key_revoked",
+            Reason::Replaced => "replaced",
         }
     }
 
@@ -96,6 +100,7 @@ impl Reason {
             Reason::Keepalive { .. } => AWAY,
             Reason::Operator { code, text } => return Farewell::Close(*code, text.clone()),
             Reason::KeyRevoked => (1008, "key revoked"),
+            Reason::Replaced => (1008, "replaced"),
         };
         Farewell::close(code, text)
     }
@@ -161,6 +166,7 @@ mod tests {
                 c(1008, "key revoked"),
                 c(1008, "key revoked"),
             ),
+            (Reason::Replaced, c(1008, "replaced"), c(1008, "replaced")),
             (
                 Reason::Operator {
                     code: 4001,
