@@ -26,6 +26,7 @@ fn per_ip(
     let cfg = PerIp {
         rate,
         max_connections: max,
+        scope: Default::default(),
     };
     (PerIpLimits::with_clock(&cfg, cap, clock.clone()), clock)
 }
@@ -149,6 +150,7 @@ fn per_ip_reload_shares_connection_counts() {
     let reloaded = limits.reconfigured(&PerIp {
         rate: None,
         max_connections: Some(1),
+        scope: Default::default(),
     });
     assert_eq!(reloaded.try_connection(ip("192.0.2.1")).err(), Some(()));
     drop(p);
