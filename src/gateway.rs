@@ -231,6 +231,9 @@ impl Gateway {
             self.accept.start(&bound.name, bind, bound.socket);
         }
         let tracker = self.accept.tracker.clone();
+        if let Err(e) = self.stats.fleet.configure(self.config.cluster.as_ref()) {
+            tracing::error!(error = %e, "fleet: cannot join; fleet checks follow on_error");
+        }
 
         let maintenance = tokio::spawn(maintain(Arc::clone(&self.runtime)));
         start_health(&self.runtime.load(), &self.stats);

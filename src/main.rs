@@ -162,7 +162,7 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> ExitCode {
                         listener,
                         gateway.stats().metrics(),
                         gateway.ready_flag(),
-                        std::sync::Arc::clone(&gateway.stats().sessions),
+                        std::sync::Arc::clone(&gateway.stats().fleet),
                         admin_token,
                         gateway.closer(),
                     ));

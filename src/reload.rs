@@ -105,6 +105,19 @@ impl Reloader {
         if let Some(set) = &self.set_log_level {
             set(&config.log.level);
         }
+        // A changed `cluster:` gets a new Redis connection; the old one is dropped after.
+        self.stats
+            .fleet
+            .configure(config.cluster.as_ref())
+            .map_err(|message| {
+                ConfigErrors(vec![crate::config::ConfigError {
+                    file: "<reload>".into(),
+                    line: 0,
+                    col: 0,
+                    path: "cluster".into(),
+                    message,
+                }])
+            })?;
         crate::session::revoke::watch_key_sets(&new, &self.stats.sessions);
         let generation = new.generation;
         start_health(&new, &self.stats);

@@ -9,23 +9,35 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::cluster::Fleet;
 use crate::metrics::Metrics;
 
 /// The counts and sessions of one [`crate::Gateway`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     /// The Prometheus series: the one place the stages count.
     pub metrics: Arc<Metrics>,
     /// The live sessions (admin API, drain, key revocation find them here).
     pub sessions: Arc<crate::session::Registry>,
+    /// The fleet this gateway shares limits and sessions with (`cluster:`), if any.
+    pub fleet: Arc<Fleet>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats::with_metrics(Arc::default())
+    }
 }
 
 impl Stats {
     /// Stats over `metrics` (shared with the admin endpoint, or kept across gateways).
     pub fn with_metrics(metrics: Arc<Metrics>) -> Stats {
+        let sessions = Arc::new(crate::session::Registry::default());
+        let fleet = Arc::new(Fleet::new(Arc::clone(&metrics), Arc::clone(&sessions)));
         Stats {
             metrics,
-            ..Stats::default()
+            sessions,
+            fleet,
         }
     }
 

@@ -73,6 +73,9 @@ pub struct CloseArgs {
     /// Close reason (at most 123 bytes; default `closed by operator`).
     #[arg(long)]
     pub reason: Option<String>,
+    /// Also close the matching sessions on every other instance of the fleet (`cluster:`).
+    #[arg(long)]
+    pub fleet: bool,
 }
 
 /// Run one `wsgate sessions` command; prints to stdout, errors to stderr.
@@ -134,14 +137,19 @@ async fn run(command: SessionsCommand, token: Option<&str>) -> Result<String, (u
                 client: args.client,
                 code: args.code,
                 reason: args.reason,
+                scope: args.fleet.then(|| "fleet".to_owned()),
             };
             let json = serde_json::to_vec(&body).map_err(|e| (EXIT_REFUSED, e.to_string()))?;
             let reply = request(&url, Method::POST, "/sessions/close", token, Some(json))
                 .await
                 .map_err(unavailable)?;
-            let Closed { closed } = decode(&reply)?;
+            let Closed { closed, published } = decode(&reply)?;
             let noun = if closed == 1 { "session" } else { "sessions" };
-            Ok(format!("closed {closed} {noun}\n"))
+            let fleet = match published {
+                Some(true) => "; published to the fleet",
+                _ => "",
+            };
+            Ok(format!("closed {closed} {noun}{fleet}\n"))
         }
     }
 }

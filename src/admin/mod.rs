@@ -3,7 +3,7 @@
 //! Open to anyone who can reach the admin address: `GET /metrics` (the [`Metrics`] exposition),
 //! `GET /healthz` (200 while the process serves), `GET /readyz` (200 `ready`, or 503 `draining`
 //! once the shared ready flag is cleared). Behind the bearer token when one is configured:
-//! `GET /sessions` and `POST /sessions/close` ([`sessions`]). Anything else is 404; a known path
+//! `GET /sessions` and `POST /sessions/close` ([`sessions`]), `GET /fleet` ([`fleet`]). Anything else is 404; a known path
 //! with another method is 405 with `Allow`.
 //!
 //! This module owns the serve loop and its bounds: at most [`MAX_CONNECTIONS`] connections at
@@ -20,6 +20,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod fleet;
 pub mod sessions;
 pub mod time;
 
@@ -39,8 +40,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Fleet;
 use crate::metrics::{self, Metrics};
-use crate::session::Registry;
 
 /// Whole request head within this long, or the connection is closed unanswered.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -65,7 +66,7 @@ pub type Answer = Response<Full<Bytes>>;
 struct Shared {
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
-    sessions: Arc<Registry>,
+    fleet: Arc<Fleet>,
     token: Option<String>,
 }
 
@@ -76,14 +77,14 @@ pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
-    sessions: Arc<Registry>,
+    fleet: Arc<Fleet>,
     token: Option<String>,
     stop: CancellationToken,
 ) {
     let shared = Arc::new(Shared {
         metrics,
         ready,
-        sessions,
+        fleet,
         token,
     });
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -148,7 +149,7 @@ async fn connection(tcp: TcpStream, shared: Arc<Shared>, stop: CancellationToken
 /// Route one request: path, then the bearer (for the session routes), then method.
 async fn answer(req: Request<Incoming>, shared: &Shared) -> Answer {
     let path = req.uri().path().to_owned();
-    let protected = matches!(path.as_str(), "/sessions" | "/sessions/close");
+    let protected = matches!(path.as_str(), "/sessions" | "/sessions/close" | "/fleet");
     if protected && !authorized(req.headers(), shared.token.as_deref()) {
         let mut out = sessions::error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
         out.headers_mut()
@@ -156,7 +157,7 @@ async fn answer(req: Request<Incoming>, shared: &Shared) -> Answer {
         return out;
     }
     let allow = match path.as_str() {
-        "/metrics" | "/healthz" | "/readyz" | "/sessions" => "GET",
+        "/metrics" | "/healthz" | "/readyz" | "/sessions" | "/fleet" => "GET",
         "/sessions/close" => "POST",
         _ => return text(StatusCode::NOT_FOUND, "not found\n"),
     };
@@ -175,8 +176,9 @@ async fn answer(req: Request<Incoming>, shared: &Shared) -> Answer {
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" if shared.ready.load(Ordering::Acquire) => text(StatusCode::OK, "ready\n"),
         "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
-        "/sessions" => sessions::list(req.uri().query(), &shared.sessions),
-        _ => sessions::close(req.into_body(), &shared.sessions).await,
+        "/sessions" => sessions::list(req.uri().query(), shared.fleet.sessions()),
+        "/fleet" => fleet::list(&shared.fleet).await,
+        _ => sessions::close(req.into_body(), &shared.fleet).await,
     }
 }
 

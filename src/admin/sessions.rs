@@ -21,6 +21,7 @@ use super::{Answer, JSON, plain};
 use crate::session::reason::{
     MAX_REASON_BYTES, OPERATOR_CODE, OPERATOR_TEXT, operator_code_allowed,
 };
+use crate::cluster::Fleet;
 use crate::session::{Handle, Reason, Registry};
 
 /// Largest `POST /sessions/close` body.
@@ -88,13 +89,20 @@ pub struct CloseRequest {
     /// Close reason (default `closed by operator`), at most 123 bytes of UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `local` (default): this instance; `fleet`: also published to every other instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// The `POST /sessions/close` answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Closed {
-    /// How many sessions were asked to close (sessions already ending are not counted).
+    /// How many sessions of this instance were asked to close (sessions already ending are
+    /// not counted).
     pub closed: usize,
+    /// With `"scope": "fleet"`: whether the request reached the fleet's channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<bool>,
 }
 
 /// An error answer: `{"error": message}`.
@@ -134,7 +142,7 @@ pub fn list(query: Option<&str>, registry: &Registry) -> Answer {
 }
 
 /// `POST /sessions/close`: read and check the body, then close what it selects.
-pub async fn close(body: Incoming, registry: &Registry) -> Answer {
+pub async fn close(body: Incoming, fleet: &Fleet) -> Answer {
     let too_big = || {
         let msg = format!("body over {MAX_BODY_BYTES} bytes");
         error(StatusCode::PAYLOAD_TOO_LARGE, &msg)
@@ -150,10 +158,47 @@ pub async fn close(body: Incoming, registry: &Registry) -> Answer {
         Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, &format!("body: {e}")),
         Err(_) => return error(StatusCode::REQUEST_TIMEOUT, "body not received in time"),
     };
-    match close_with(&bytes, registry) {
-        Ok(closed) => json(&closed),
-        Err(msg) => error(StatusCode::BAD_REQUEST, &msg),
+    let (selection, fleet_wide) = match check(&bytes) {
+        Ok(checked) => checked,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, &msg),
+    };
+    if fleet_wide && !fleet.is_configured() {
+        let msg = "scope: `fleet` needs a `cluster:` block in the config";
+        return error(StatusCode::BAD_REQUEST, msg);
     }
+    let closed = apply(&selection, fleet.sessions());
+    if !fleet_wide {
+        return json(&Closed {
+            closed,
+            published: None,
+        });
+    }
+    // Other instances get the same checked request, as written (they check it again).
+    let mut request: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if let Some(fields) = request.as_object_mut() {
+        fields.remove("scope");
+    }
+    match fleet.publish_close(request).await {
+        Ok(()) => json(&Closed {
+            closed,
+            published: Some(true),
+        }),
+        Err(e) => {
+            let body = serde_json::json!({
+                "closed": closed,
+                "published": false,
+                "error": format!("fleet channel unavailable ({})", e.kind()),
+            });
+            plain(StatusCode::SERVICE_UNAVAILABLE, JSON, body.to_string().into())
+        }
+    }
+}
+
+/// A close request another instance published: checked again, then applied here.
+pub fn close_published(request: &serde_json::Value, registry: &Registry) -> Result<usize, String> {
+    let bytes = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+    let (selection, _) = check(&bytes)?;
+    Ok(apply(&selection, registry))
 }
 
 /// A checked close: who, and with what Close.
@@ -174,20 +219,19 @@ impl Selection {
     }
 }
 
-/// Parse and check `body`, then ask every matching session to close.
-fn close_with(body: &[u8], registry: &Registry) -> Result<Closed, String> {
-    let selection = check(body)?;
+/// Ask every session `selection` picks to close.
+fn apply(selection: &Selection, registry: &Registry) -> usize {
     let closed = registry.close_where(|h| selection.picks(h), &selection.reason);
     tracing::info!(
         closed,
         reason = ?selection.reason,
         "admin: sessions asked to close"
     );
-    Ok(Closed { closed })
+    closed
 }
 
 /// The checks of a close request, each fault named; nothing is closed on any of them.
-fn check(body: &[u8]) -> Result<Selection, String> {
+fn check(body: &[u8]) -> Result<(Selection, bool), String> {
     let req: CloseRequest =
         serde_json::from_slice(body).map_err(|e| format!("invalid close request: {e}"))?;
     if req.id.is_none() && req.subject.is_none() && req.route.is_none() && req.client.is_none() {
@@ -213,13 +257,19 @@ fn check(body: &[u8]) -> Result<Selection, String> {
             text.len()
         ));
     }
-    Ok(Selection {
+    let fleet_wide = match req.scope.as_deref() {
+        None | Some("local") => false,
+        Some("fleet") => true,
+        Some(other) => return Err(format!("scope: `{other}` is not `local` or `fleet`")),
+    };
+    let selection = Selection {
         id: req.id,
         subject: req.subject,
         route: req.route,
         client,
         reason: Reason::Operator { code, text },
-    })
+    };
+    Ok((selection, fleet_wide))
 }
 
 #[cfg(test)]

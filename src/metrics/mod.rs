@@ -14,6 +14,7 @@
 //! Labels are bounded: reasons and outcomes are `&'static str`; listener, route, pool and backend
 //! come from the config. Never a per-address label.
 
+pub mod fleet;
 mod keyed;
 pub mod names;
 mod read;
@@ -47,6 +48,7 @@ const LIMIT_REASONS: &[&str] = &[
     "ip_connections_full",
     "route_full",
     "global_full",
+    "subject_sessions_full",
 ];
 
 /// Route label before a route was chosen.
@@ -128,6 +130,7 @@ pub struct Metrics {
     frame_violations: Family<session::ViolationLabels, Counter>,
     keepalive_pings: Family<session::LegLabels, Counter>,
     keepalive_dead: Family<session::LegLabels, Counter>,
+    fleet: fleet::FleetMetrics,
 }
 
 impl Default for Metrics {
@@ -175,8 +178,14 @@ impl Metrics {
             frame_violations: register(&mut r, FRAME_VIOLATIONS, &Family::default()),
             keepalive_pings: register(&mut r, KEEPALIVE_PINGS, &Family::default()),
             keepalive_dead: register(&mut r, KEEPALIVE_DEAD, &Family::default()),
+            fleet: fleet::FleetMetrics::register(&mut r),
             registry: r,
         }
+    }
+
+    /// The fleet series (`crate::cluster` updates them).
+    pub fn fleet(&self) -> &fleet::FleetMetrics {
+        &self.fleet
     }
 
     /// A TCP connection was accepted on `listener`.

@@ -131,6 +131,32 @@ pub const KEEPALIVE_DEAD: Name = Name {
     help: "Peers found dead by keepalive (no Pong in time), by leg",
 };
 
+/// Gauge, no labels: 1 while the fleet's Redis/Valkey answers, 0 while it does not (absent
+/// without `cluster:`).
+pub const REDIS_UP: Name = Name {
+    name: "wsgate_redis_up",
+    help: "Whether the fleet's Redis/Valkey answers (1) or not (0)",
+};
+
+/// Histogram, `{call}`: `admit`, `subject`, `heartbeat`, `register`, `release`, `publish`, `fleet`.
+pub const REDIS_CALL_DURATION: Name = Name {
+    name: "wsgate_redis_call_duration_seconds",
+    help: "Redis/Valkey round trips by call, including the ones that failed",
+};
+
+/// Counter, `{kind}`: `timeout`, `connection`, `script`, `down` (skipped while Redis is down).
+pub const REDIS_ERRORS: Name = Name {
+    name: "wsgate_redis_errors",
+    help: "Redis/Valkey calls that failed, by kind",
+};
+
+/// Counter, `{check, outcome}`: check `ip_rate`, `route_rate`, `ip_connections`, `subject`;
+/// outcome `allowed`, `refused`, `replaced`, `error_allowed`, `error_refused`.
+pub const FLEET_DECISIONS: Name = Name {
+    name: "wsgate_fleet_decisions",
+    help: "Fleet-wide admission checks, by check and outcome",
+};
+
 /// Every entry above, for registration checks.
 pub const ALL: &[Name] = &[
     CONNECTIONS_ACCEPTED,
@@ -151,4 +177,8 @@ pub const ALL: &[Name] = &[
     FRAME_VIOLATIONS,
     KEEPALIVE_PINGS,
     KEEPALIVE_DEAD,
+    REDIS_UP,
+    REDIS_CALL_DURATION,
+    REDIS_ERRORS,
+    FLEET_DECISIONS,
 ];

@@ -34,7 +34,7 @@ impl Admin {
             listener,
             stats.metrics(),
             Arc::new(AtomicBool::new(true)),
-            Arc::clone(&stats.sessions),
+            Arc::clone(&stats.fleet),
             token.map(str::to_owned),
             stop.clone(),
         ));

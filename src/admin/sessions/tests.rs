@@ -47,13 +47,15 @@ fn faulty_close_requests_name_the_problem() {
     assert!(rejected(r#"{"id": 1, "code": 70000}"#).contains("invalid close request"));
     assert!(rejected(r#"{"id": "1"}"#).contains("invalid close request"));
     assert!(rejected(r#"{"client": "localhost"}"#).contains("client"));
+    assert!(rejected(r#"{"id": 1, "scope": "world"}"#).contains("scope: `world`"));
     let long = format!(r#"{{"id": 1, "reason": "{}"}}"#, "é".repeat(62));
     assert!(rejected(&long).contains("reason: 124 bytes"));
 }
 
 #[test]
 fn close_defaults_to_the_operator_code_and_text() {
-    let sel = check(br#"{"route": "*/chat"}"#).expect("valid");
+    let (sel, fleet) = check(br#"{"route": "*/chat"}"#).expect("valid");
+    assert!(!fleet);
     assert_eq!(
         sel.reason,
         Reason::Operator {
@@ -61,7 +63,9 @@ fn close_defaults_to_the_operator_code_and_text() {
             text: OPERATOR_TEXT.into()
         }
     );
-    let sel = check(br#"{"id": 3, "code": 4001, "reason": "bye"}"#).expect("valid");
+    let (sel, fleet) =
+        check(br#"{"id": 3, "code": 4001, "reason": "bye", "scope": "fleet"}"#).expect("valid");
+    assert!(fleet);
     assert_eq!(
         sel.reason,
         Reason::Operator {
@@ -77,15 +81,19 @@ fn every_selector_must_match() {
     let a = open(&reg, Some("alice"), "*/chat", [10, 0, 0, 1]);
     let b = open(&reg, Some("alice"), "*/feed", [10, 0, 0, 2]);
     let c = open(&reg, None, "*/chat", [10, 0, 0, 1]);
-    let n = close_with(br#"{"subject": "alice", "route": "*/feed"}"#, &reg).expect("valid");
-    assert_eq!(n, Closed { closed: 1 });
+    let close_with = |body: &str, reg: &Registry| {
+        let value: serde_json::Value = serde_json::from_str(body).expect("JSON");
+        close_published(&value, reg)
+    };
+    let n = close_with(r#"{"subject": "alice", "route": "*/feed"}"#, &reg).expect("valid");
+    assert_eq!(n, 1);
     assert!(b.handle.requested().is_some());
     assert!(a.handle.requested().is_none());
-    let n = close_with(br#"{"client": "10.0.0.1", "route": "*/chat"}"#, &reg).expect("valid");
-    assert_eq!(n.closed, 2);
+    let n = close_with(r#"{"client": "10.0.0.1", "route": "*/chat"}"#, &reg).expect("valid");
+    assert_eq!(n, 2);
     assert!(a.handle.requested().is_some() && c.handle.requested().is_some());
     // Already asked: not counted again.
-    assert_eq!(close_with(br#"{"id": 1}"#, &reg).expect("valid").closed, 0);
+    assert_eq!(close_with(r#"{"id": 1}"#, &reg).expect("valid"), 0);
 }
 
 #[tokio::test]
