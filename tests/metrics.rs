@@ -40,12 +40,12 @@ async fn start_admin(proxy: &TestProxy) -> Admin {
     let ready = Arc::new(AtomicBool::new(true));
     let stop = CancellationToken::new();
     let metrics = proxy.stats().metrics();
-    let sessions = Arc::clone(&proxy.stats().sessions);
+    let fleet = Arc::clone(&proxy.stats().fleet);
     tokio::spawn(admin::serve(
         listener,
         metrics,
         Arc::clone(&ready),
-        sessions,
+        fleet,
         None,
         stop.clone(),
     ));

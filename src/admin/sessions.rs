@@ -18,10 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use super::time::{rfc3339, rfc3339_secs};
 use super::{Answer, JSON, plain};
+use crate::cluster::Fleet;
 use crate::session::reason::{
     MAX_REASON_BYTES, OPERATOR_CODE, OPERATOR_TEXT, operator_code_allowed,
 };
-use crate::cluster::Fleet;
 use crate::session::{Handle, Reason, Registry};
 
 /// Largest `POST /sessions/close` body.
@@ -189,7 +189,11 @@ pub async fn close(body: Incoming, fleet: &Fleet) -> Answer {
                 "published": false,
                 "error": format!("fleet channel unavailable ({})", e.kind()),
             });
-            plain(StatusCode::SERVICE_UNAVAILABLE, JSON, body.to_string().into())
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                JSON,
+                body.to_string().into(),
+            )
         }
     }
 }

@@ -29,7 +29,11 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
+use crate::config::Scope;
 use crate::config::policy::{PerIp, Rate};
+
+mod route;
+pub use route::RouteLimits;
 
 /// Default hard cap on per-IP rate keys (a few MB of state).
 pub const MAX_RATE_KEYS: usize = 100_000;
@@ -48,6 +52,21 @@ pub struct Permit(Slot);
 enum Slot {
     Count(Arc<AtomicU64>),
     Ip(Arc<IpConns>, IpKey),
+    /// A fleet-wide slot: freed in Redis when dropped.
+    Fleet(crate::cluster::held::Slot),
+    /// A per-subject session on one route.
+    Subject(super::subject::Held),
+}
+
+impl Permit {
+    /// Hold a fleet-wide slot for as long as the permit lives.
+    pub fn fleet(slot: crate::cluster::held::Slot) -> Permit {
+        Permit(Slot::Fleet(slot))
+    }
+
+    pub(crate) fn subject(held: super::subject::Held) -> Permit {
+        Permit(Slot::Subject(held))
+    }
 }
 
 impl Drop for Permit {
@@ -57,6 +76,8 @@ impl Drop for Permit {
                 open.fetch_sub(1, Ordering::AcqRel);
             }
             Slot::Ip(conns, key) => conns.release(*key),
+            // Their own `Drop` frees them.
+            Slot::Fleet(_) | Slot::Subject(_) => {}
         }
     }
 }
@@ -66,6 +87,8 @@ impl fmt::Debug for Permit {
         match &self.0 {
             Slot::Count(_) => f.write_str("Permit(count)"),
             Slot::Ip(_, key) => write!(f, "Permit({key:?})"),
+            Slot::Fleet(slot) => write!(f, "Permit({slot:?})"),
+            Slot::Subject(held) => write!(f, "Permit({held:?})"),
         }
     }
 }
@@ -176,6 +199,8 @@ impl IpConns {
 pub struct PerIpLimits<C: Clock = DefaultClock> {
     rate: Option<Arc<KeyedRate<C>>>,
     max_connections: Option<u32>,
+    /// `per_ip.scope`: with `fleet`, both are also counted fleet-wide.
+    scope: Scope,
     /// Kept even without a cap so a reload that adds one shares the map with later permits.
     conns: Arc<IpConns>,
     key_cap: usize,
@@ -209,6 +234,7 @@ impl<C: Clock + Clone> PerIpLimits<C> {
         PerIpLimits {
             rate,
             max_connections: cfg.max_connections,
+            scope: cfg.scope,
             conns: Arc::default(),
             key_cap,
             clock,
@@ -225,6 +251,7 @@ impl<C: Clock + Clone> PerIpLimits<C> {
         PerIpLimits {
             rate,
             max_connections: cfg.max_connections,
+            scope: cfg.scope,
             conns: Arc::clone(&self.conns),
             key_cap: self.key_cap,
             clock: self.clock.clone(),
@@ -258,6 +285,14 @@ impl<C: Clock + Clone> PerIpLimits<C> {
         map.insert(key, open + 1);
         drop(map);
         Ok(Some(Permit(Slot::Ip(Arc::clone(&self.conns), key))))
+    }
+
+    /// The rate and connection cap to check fleet-wide as well (`scope: fleet`).
+    pub fn fleet_limits(&self) -> (Option<Rate>, Option<u32>) {
+        match self.scope {
+            Scope::Fleet => (self.rate.as_ref().map(|r| r.rate), self.max_connections),
+            Scope::Local => (None, None),
+        }
     }
 
     /// Periodic housekeeping: forget rate keys that are back to a fresh state, give memory back,
@@ -329,95 +364,6 @@ impl<C: Clock> fmt::Debug for PerIpLimits<C> {
         f.debug_struct("PerIpLimits")
             .field("rate", &self.rate.as_ref().map(|r| r.rate))
             .field("max_connections", &self.max_connections)
-            .finish()
-    }
-}
-
-/// A route's handshake rate and open-connection cap.
-pub struct RouteLimits<C: Clock = DefaultClock> {
-    rate: Option<Arc<(Rate, Direct<C>)>>,
-    max: Option<u32>,
-    open: Arc<AtomicU64>,
-    clock: C,
-}
-
-impl RouteLimits {
-    /// Limits from a route's `rate:` and `max_connections:`, on the real clock.
-    pub fn new(rate: Option<Rate>, max_connections: Option<u32>) -> Self {
-        Self::with_clock(rate, max_connections, DefaultClock::default())
-    }
-}
-
-impl<C: Clock + Clone> RouteLimits<C> {
-    /// Limits on an explicit clock (tests use `FakeRelativeClock`).
-    pub fn with_clock(rate: Option<Rate>, max_connections: Option<u32>, clock: C) -> Self {
-        let rate = rate.map(|r| {
-            Arc::new((
-                r,
-                RateLimiter::direct_with_clock(quota(&r, 1), clock.clone()),
-            ))
-        });
-        RouteLimits {
-            rate,
-            max: max_connections,
-            open: Arc::default(),
-            clock,
-        }
-    }
-
-    /// Limits for a reloaded route: tunnels already open stay counted, and the rate state is
-    /// kept when the rate is unchanged.
-    pub fn reconfigured(&self, rate: Option<Rate>, max_connections: Option<u32>) -> Self {
-        let rate = match (&self.rate, rate) {
-            (Some(old), Some(r)) if old.0 == r => Some(Arc::clone(old)),
-            (_, r) => r.map(|r| {
-                Arc::new((
-                    r,
-                    RateLimiter::direct_with_clock(quota(&r, 1), self.clock.clone()),
-                ))
-            }),
-        };
-        RouteLimits {
-            rate,
-            max: max_connections,
-            open: Arc::clone(&self.open),
-            clock: self.clock.clone(),
-        }
-    }
-
-    /// Count one handshake on the route; `Err(wait)` when over the rate (429, `Retry-After`).
-    pub fn check_rate(&self) -> Result<(), Duration> {
-        let Some(rate) = &self.rate else {
-            return Ok(());
-        };
-        rate.1
-            .check()
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
-    }
-
-    /// A tunnel slot on the route, `Err(())` at `max_connections` (503). Always `Some` here:
-    /// every tunnel is counted so [`open`](Self::open) is right with or without a cap.
-    #[allow(clippy::result_unit_err)] // one way to fail, and the caller maps it to its refusal
-    pub fn try_connection(&self) -> Result<Option<Permit>, ()> {
-        let max = self.max.map_or(u64::MAX, u64::from);
-        if !take_slot(&self.open, max) {
-            return Err(());
-        }
-        Ok(Some(Permit(Slot::Count(Arc::clone(&self.open)))))
-    }
-
-    /// Tunnels open on the route now.
-    pub fn open(&self) -> u64 {
-        self.open.load(Ordering::Acquire)
-    }
-}
-
-impl<C: Clock> fmt::Debug for RouteLimits<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RouteLimits")
-            .field("rate", &self.rate.as_ref().map(|r| r.0))
-            .field("max_connections", &self.max)
-            .field("open", &self.open.load(Ordering::Relaxed))
             .finish()
     }
 }

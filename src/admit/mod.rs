@@ -3,36 +3,50 @@
 //!
 //! The checks are tower layers ([`stack`]), cheapest first: Origin, handshake rates (per
 //! address, per route), connection caps (per address, per route; the permits travel with the
-//! tunnel), then the token (JWT or an auth service). Each refusal has one [`Refusal`] and, for
+//! tunnel), the fleet-wide twins of those that have `scope: fleet` ([`fleet`], one Redis round
+//! trip), then the token (JWT or an auth service), then sessions per token subject
+//! (`per_subject`, locally and, with `scope: fleet`, in one more round trip). Each refusal has one [`Refusal`] and, for
 //! rates and caps, a `Retry-After`.
 //! The result, [`Admission`], says what the forwarded request must drop and add.
 
 pub mod auth_request;
+pub mod fleet;
 pub mod jwks;
 pub mod jwt;
 pub mod jwt_cache;
 pub mod limits;
 pub mod origin;
 pub mod stack;
+pub mod subject;
 pub mod token;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cluster::Fleet;
 use crate::config::policy::{AuthConfig, AuthMethod, Policy, SessionPolicy, TokenSource};
+use crate::config::{PerSubject, Scope};
 use crate::error::Refusal;
 use crate::wire::Head;
 use crate::wire::Target;
 use jwt::{AuthFailure, JwtVerifier};
 use limits::{PerIpLimits, Permit, RouteLimits};
 use origin::OriginAllow;
+use subject::SubjectCounts;
 
 /// A route's policy, compiled once per runtime.
 pub struct RoutePolicy {
+    /// The route label (`host/path`), the route's name in fleet keys.
+    pub label: String,
     pub origins: Option<OriginAllow>,
     pub auth: Option<Auth>,
     pub limits: RouteLimits,
+    /// `rate.scope`.
+    pub rate_scope: Scope,
+    /// `per_subject`, and the sessions per subject counted here (kept across reloads).
+    pub per_subject: Option<PerSubject>,
+    pub subjects: Arc<SubjectCounts>,
     /// What the route's sessions are held to after the upgrade.
     pub session: SessionPolicy,
 }
@@ -58,6 +72,7 @@ impl RoutePolicy {
     /// Compile a route's policy; errors are messages for the config report.
     /// With `previous` (the same route before a reload), its cap count and rate state carry over.
     pub fn build(
+        label: &str,
         policy: &Policy,
         previous: Option<&RoutePolicy>,
     ) -> Result<RoutePolicy, Vec<String>> {
@@ -79,8 +94,12 @@ impl RoutePolicy {
             }
         };
         Ok(RoutePolicy {
+            label: label.to_owned(),
             origins,
             auth,
+            rate_scope: policy.rate_scope,
+            per_subject: policy.per_subject,
+            subjects: previous.map_or_else(Arc::default, |old| Arc::clone(&old.subjects)),
             limits: match previous {
                 Some(old) => old.limits.reconfigured(policy.rate, policy.max_connections),
                 None => RouteLimits::new(policy.rate, policy.max_connections),
@@ -158,11 +177,13 @@ pub struct Request<'a> {
 pub async fn admit(
     policy: &RoutePolicy,
     per_ip: &PerIpLimits,
+    fleet: &Fleet,
     req: &Request<'_>,
 ) -> Result<Admission, Denial> {
     stack::run(stack::Handshake {
         policy,
         per_ip,
+        fleet,
         req: *req,
         admission: Admission::default(),
     })

@@ -3,8 +3,9 @@
 //! alike. A layer refuses with a [`Denial`] or passes the handshake on, adding what it decided
 //! (permits, identity, headers to set or strip) to its [`Admission`].
 //!
-//! The order is cheapest first: a flood of handshakes is refused by the limiters before any
-//! signature is checked or an auth service is asked. Connection-cap permits are taken here but
+//! The order is cheapest first: a flood of handshakes is refused by the local limiters before
+//! Redis is asked (`scope: fleet`, [`fleet`]), and before any signature is checked or an auth
+//! service is asked; sessions per subject come last, as they need the verified token. Connection-cap permits are taken here but
 //! owned by the tunnel (a tower `ConcurrencyLimit` would release them at the response).
 //! The synchronous layers answer without boxing a future; the token check, which may wait on a
 //! JWKS fetch or an auth service, is the service at the bottom of the stack.
@@ -16,13 +17,16 @@ use tower::layer::layer_fn;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 use super::limits::PerIpLimits;
-use super::{Admission, CAP_RETRY, Denial, Request, RoutePolicy, authenticate, retry};
+use super::{Admission, CAP_RETRY, Denial, Request, RoutePolicy, authenticate, fleet, retry};
+use crate::cluster::Fleet;
 use crate::error::Refusal;
 
 /// One handshake on its way through admission.
 pub struct Handshake<'a> {
     pub policy: &'a RoutePolicy,
     pub per_ip: &'a PerIpLimits,
+    /// The fleet, for the checks with `scope: fleet` and `per_subject`.
+    pub fleet: &'a Fleet,
     pub req: Request<'a>,
     /// What the layers decided so far.
     pub admission: Admission,
@@ -109,10 +113,13 @@ sync_layer!(Caps, |h| {
     Ok(())
 });
 
-/// The token, last: JWT or an auth service, on routes with `auth:`; otherwise admitted as is.
+/// The steps that may wait: the fleet-wide rates and address cap, the token (JWT or an auth
+/// service, on routes with `auth:`), then sessions per subject.
 async fn token(mut h: Handshake<'_>) -> Step<'_> {
+    fleet::pre(&mut h).await?;
     if let Some(auth) = &h.policy.auth {
         authenticate(auth, &h.req, &mut h.admission).await?;
     }
+    fleet::subject(&mut h).await?;
     Ok(h)
 }

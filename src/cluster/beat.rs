@@ -140,7 +140,9 @@ pub async fn release(fleet: Weak<Fleet>, mut rx: mpsc::UnboundedReceiver<Release
             pending.clear();
             continue;
         };
-        let sent: Vec<Release> = pending.drain(..pending.len().min(4 * PER_PIPELINE)).collect();
+        let sent: Vec<Release> = pending
+            .drain(..pending.len().min(4 * PER_PIPELINE))
+            .collect();
         let mut pipe = redis::pipe();
         for (tag, n) in &sent {
             let (m, _) = link.keys.cap(tag);

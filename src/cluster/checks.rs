@@ -117,7 +117,11 @@ impl Fleet {
         let mut answers = answers.into_iter();
         let mut verdict = Ok(());
         for (rate, check, refuse) in [
-            (&pre.ip_rate, "ip_rate", Refused::IpRate as fn(Duration) -> Refused),
+            (
+                &pre.ip_rate,
+                "ip_rate",
+                Refused::IpRate as fn(Duration) -> Refused,
+            ),
             (&pre.route_rate, "route_rate", Refused::RouteRate),
         ] {
             if rate.is_none() {

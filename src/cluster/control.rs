@@ -115,7 +115,10 @@ pub async fn listen(fleet: Weak<Fleet>, link: Arc<Link>) {
 /// Act on one message from the channel.
 fn act(fleet: &Fleet, me: &str, payload: &[u8]) {
     if payload.len() > MAX_MESSAGE_BYTES {
-        tracing::warn!(bytes = payload.len(), "fleet: control message too large; ignored");
+        tracing::warn!(
+            bytes = payload.len(),
+            "fleet: control message too large; ignored"
+        );
         return;
     }
     let message: Message = match serde_json::from_slice(payload) {

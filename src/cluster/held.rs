@@ -13,6 +13,9 @@ use tokio::sync::mpsc;
 /// A member to take out of a cap: its tag and number.
 pub type Release = (Arc<str>, u64);
 
+/// A tag's members: number and start (Unix ms).
+pub type Members = Vec<(u64, u64)>;
+
 /// Every slot held, by tag.
 pub struct Held {
     map: Mutex<HashMap<Arc<str>, HashMap<u64, u64>>>,
@@ -59,7 +62,7 @@ impl Held {
     }
 
     /// Every tag with its members (number, start ms), for re-registration.
-    pub fn members(&self) -> Vec<(Arc<str>, Vec<(u64, u64)>)> {
+    pub fn members(&self) -> Vec<(Arc<str>, Members)> {
         self.lock()
             .iter()
             .map(|(tag, m)| (Arc::clone(tag), m.iter().map(|(n, s)| (*n, *s)).collect()))

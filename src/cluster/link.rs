@@ -210,10 +210,5 @@ fn client(cfg: &ClusterConfig) -> Result<Client, String> {
         }
         None => Client::open(url),
     };
-    built.map_err(|e| {
-        format!(
-            "cluster.redis: {} is not usable: {e}",
-            cfg.redis_redacted()
-        )
-    })
+    built.map_err(|e| format!("cluster.redis: {} is not usable: {e}", cfg.redis_redacted()))
 }

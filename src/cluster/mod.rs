@@ -103,7 +103,11 @@ impl Fleet {
             );
             tokio::spawn(beat::run(Arc::downgrade(self), Arc::clone(link)));
             tokio::spawn(control::listen(Arc::downgrade(self), Arc::clone(link)));
-            let releases = self.releases.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let releases = self
+                .releases
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
             if let Some(rx) = releases {
                 tokio::spawn(beat::release(Arc::downgrade(self), rx));
             }

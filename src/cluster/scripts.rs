@@ -154,18 +154,11 @@ return out
 
 /// Every script, to load them into a server that restarted.
 pub fn all() -> [&'static Script; 6] {
-    [
-        &GCRA, &ACQUIRE, &TOUCH, &REGISTER, &HEARTBEAT, &INSTANCES,
-    ]
+    [&GCRA, &ACQUIRE, &TOUCH, &REGISTER, &HEARTBEAT, &INSTANCES]
 }
 
 /// `EVALSHA` of `script` with `keys` and `args`, for a pipeline.
-pub fn call(
-    pipe: &mut redis::Pipeline,
-    script: &Script,
-    keys: &[&str],
-    args: &[String],
-) {
+pub fn call(pipe: &mut redis::Pipeline, script: &Script, keys: &[&str], args: &[String]) {
     let cmd = pipe.cmd("EVALSHA").arg(script.get_hash()).arg(keys.len());
     for k in keys {
         cmd.arg(*k);

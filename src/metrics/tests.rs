@@ -33,6 +33,9 @@ fn every_catalog_entry_is_registered_once_with_its_help() {
     });
     m.reload("ok");
     m.config_generation(1);
+    m.fleet().call("admit", Duration::from_micros(300));
+    m.fleet().error("timeout");
+    m.fleet().decision("subject", "allowed");
     let text = m.encode();
     for n in names::ALL {
         assert!(

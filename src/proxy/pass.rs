@@ -158,7 +158,8 @@ pub async fn upgrade(
         target: &target,
         client_ip,
     };
-    let admission = admit::admit(&route.policy, &ctx.runtime.per_ip, &admitted).await?;
+    let (per_ip, fleet) = (&ctx.runtime.per_ip, &ctx.stats.fleet);
+    let admission = admit::admit(&route.policy, per_ip, fleet, &admitted).await?;
     if let Some(found) = &admission.strip
         && let TokenSource::Subprotocol { marker } = &found.source
     {

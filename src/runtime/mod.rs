@@ -124,7 +124,8 @@ impl Runtime {
             };
             let label = format!("{}{}", r.host.as_deref().unwrap_or("*"), r.path);
             let old_route = previous.and_then(|rt| rt.routes.by_label(&label));
-            let policy = match RoutePolicy::build(&r.policy, old_route.map(|o| &o.policy)) {
+            let before = old_route.map(|o| &o.policy);
+            let policy = match RoutePolicy::build(&label, &r.policy, before) {
                 Ok(p) => p,
                 Err(msgs) => {
                     errors.extend(located(&file, &format!("routes[{i}]"), msgs));
