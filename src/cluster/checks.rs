@@ -168,10 +168,10 @@ impl Fleet {
         acquire(&mut pipe, &link, &slot, max, close_oldest);
         let budget = link.admission_budget();
         let answer = link
-            .run::<(i64, i64, Vec<String>)>("subject", &pipe, budget, true)
+            .run::<((i64, i64, Vec<String>),)>("subject", &pipe, budget, true)
             .await;
         let (admitted, _, evicted) = match answer {
-            Ok(a) => a,
+            Ok((a,)) => a,
             Err(_) => {
                 drop(slot);
                 return if self.on_error(&link, "subject") {

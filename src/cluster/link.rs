@@ -80,7 +80,9 @@ impl Link {
             cfg: cfg.clone(),
             client,
             conn,
-            up: AtomicBool::new(false),
+            // Optimistic until a call fails: the first handshakes try Redis (bounded) rather
+            // than follow `on_error` before the first heartbeat had a chance.
+            up: AtomicBool::new(true),
             metrics,
             stop: CancellationToken::new(),
         })
@@ -97,8 +99,8 @@ impl Link {
     }
 
     fn set_up(&self, up: bool) {
+        self.metrics.fleet().redis_up(up);
         if self.up.swap(up, Ordering::AcqRel) != up {
-            self.metrics.fleet().redis_up(up);
             if up {
                 tracing::info!(redis = %self.cfg.redis_redacted(), "fleet: Redis answers");
             } else {
