@@ -23,8 +23,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use load::{ConfigError, ConfigErrors, load_file, load_str};
 pub use cluster::{ClusterConfig, OnError, OnExceed, PerSubject, Scope};
+pub use load::{ConfigError, ConfigErrors, load_file, load_str};
 pub use policy::{Cidr, PerIp, Policy};
 
 /// A validated configuration. Every value here is already in range; nothing is optional that has a
