@@ -93,6 +93,52 @@ fn check_reports_unreadable_certificates() {
     assert!(err.contains("missing.pem"), "{err}");
 }
 
+/// `check` judges a fleet config offline: a `cluster:` whose Redis is not there (a port nothing
+/// listens on) is no error, and nothing tries to reach it.
+#[test]
+fn check_validates_a_fleet_config_without_connecting() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fleet = GOOD.replace(
+        "{ path: /, pool: echo }",
+        "{ path: /, pool: echo, rate: { handshakes: \"10/s\", scope: fleet } }",
+    );
+    let yaml = format!(
+        "{fleet}limits:\n  per_ip: {{ max_connections: 5, scope: fleet }}\ncluster:\n  redis: \"redis://gw:s3cret@127.0.0.1:{closed}/0\"\n  timeout: 10ms\n  on_error: deny\n"
+    );
+    let started = std::time::Instant::now();
+    let out = wsgate()
+        .args(["check", "--config"])
+        .arg(write_config(&dir, &yaml))
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    assert!(out.stderr.is_empty(), "{out:?}");
+    assert!(
+        started.elapsed() < WAIT,
+        "check took {:?}",
+        started.elapsed()
+    );
+
+    // The same file with a broken URL fails, and its password is not printed.
+    let bad = yaml.replace("/0\"", "/zero\"");
+    let out = wsgate()
+        .args(["check", "--config"])
+        .arg(write_config(&dir, &bad))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cluster.redis") && !err.contains("s3cret"),
+        "{err}"
+    );
+}
+
 #[test]
 fn version_prints_the_version() {
     let out = wsgate().arg("version").output().expect("run");

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use wsgate::config::{CertSource, ConfigError, TlsVersion, load_file, load_str};
 
+#[path = "config/cluster.rs"]
+mod cluster;
+#[path = "config/fleet_policy.rs"]
+mod fleet_policy;
 #[path = "config/plain.rs"]
 mod plain;
 #[path = "config/policy.rs"]

@@ -1,5 +1,6 @@
 //! The files a configuration names: the config file itself, listener certificates and keys,
-//! backend TLS CA bundles and client certificates, JWT public keys and JWKS documents.
+//! backend TLS CA bundles and client certificates, JWT public keys and JWKS documents, and the
+//! CA bundle of `cluster.ca`.
 //!
 //! This is what a change watcher (`crate::lifecycle::watch`) has to look at to know that a reload
 //! would read something new. It only lists paths; it reads nothing and does not check that they
@@ -51,6 +52,9 @@ pub fn watched_files(config: &Config) -> Vec<PathBuf> {
             }
         }
     }
+    if let Some(ca) = config.cluster.as_ref().and_then(|c| c.ca.as_ref()) {
+        files.add(ca);
+    }
     files.list
 }
 
@@ -76,7 +80,7 @@ mod tests {
 
     use super::*;
     use crate::config::policy::{AuthConfig, JwtConfig, TokenSource};
-    use crate::config::{BackendTls, CertFiles, TlsConfig, TlsVersion, load_str};
+    use crate::config::{BackendTls, CertFiles, ClusterConfig, TlsConfig, TlsVersion, load_str};
 
     const PLAIN: &str = r#"
 listeners:
@@ -150,6 +154,14 @@ pools:
         for route in &mut config.routes {
             route.policy.auth = jwt(keys.clone());
         }
+        config.cluster = Some(ClusterConfig {
+            redis: "rediss://redis.example.com".into(),
+            ca: Some(at("redis-ca.pem")),
+            prefix: "wsgate:".into(),
+            instance: "gw-1".into(),
+            timeout: std::time::Duration::from_millis(50),
+            on_error: crate::config::OnError::Allow,
+        });
         let expected = [
             "wsgate.yaml",
             "a.pem",
@@ -161,6 +173,7 @@ pools:
             "c.key",
             "jwt.pem",
             "keys.json",
+            "redis-ca.pem",
         ]
         .map(at);
         assert_eq!(watched_files(&config), expected);

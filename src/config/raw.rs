@@ -9,11 +9,14 @@
 //!
 //! The admission keys (`defaults:`, a route's `origins`/`auth`/`rate`/`max_connections`/`http`,
 //! `limits.per_ip`, `trusted_proxies`, `proxy_protocol`) follow the same rules; their meaning is
-//! documented on [`crate::config::policy`]; the `session:` keys are in [`session`].
+//! documented on [`crate::config::policy`]; the `session:` keys are in [`session`], `cluster:`
+//! and `per_subject:` in [`cluster`].
 
+mod cluster;
 mod listener;
 mod session;
 
+pub use self::cluster::{RawCluster, RawClusterKey, RawPerSubject};
 pub use self::listener::{RawCertFiles, RawListener, RawTls};
 pub use self::session::{RawKeepalive, RawMessageRate, RawSession};
 
@@ -50,6 +53,9 @@ pub struct RawConfig {
     pub log: Option<RawLog>,
     /// The admin listener (`/metrics`, `/healthz`, `/readyz`).
     pub admin: Option<RawAdmin>,
+    /// The Redis/Valkey a fleet shares; absent = every instance counts alone.
+    #[serde(default, deserialize_with = "cluster::cluster_key")]
+    pub cluster: RawClusterKey,
 }
 
 /// `log`.
@@ -113,6 +119,8 @@ pub struct RawPerIp {
     /// Only with `handshakes`; absent = N.
     pub burst: Option<Spanned<String>>,
     pub max_connections: Option<Spanned<String>>,
+    /// `local` (default) or `fleet`: for the rate and `max_connections` (fleet needs `cluster:`).
+    pub scope: Option<Spanned<String>>,
 }
 
 /// `routes[i]`.
@@ -130,6 +138,7 @@ pub struct RawRoute {
     pub auth: Option<Spanned<RawAuth>>,
     pub rate: Option<Spanned<RawRate>>,
     pub max_connections: Option<Spanned<String>>,
+    pub per_subject: Option<Spanned<RawPerSubject>>,
     pub session: Option<Spanned<RawSession>>,
     pub http: Option<Spanned<String>>,
 }
@@ -144,6 +153,7 @@ impl RawRoute {
             auth: self.auth.take(),
             rate: self.rate.take(),
             max_connections: self.max_connections.take(),
+            per_subject: self.per_subject.take(),
             session: self.session.take(),
             http: self.http.take(),
         }
@@ -160,6 +170,8 @@ pub struct RawPolicy {
     pub auth: Option<Spanned<RawAuth>>,
     pub rate: Option<Spanned<RawRate>>,
     pub max_connections: Option<Spanned<String>>,
+    /// Live sessions per token `sub` on each route (needs `auth.jwt`).
+    pub per_subject: Option<Spanned<RawPerSubject>>,
     /// Merged with a route's `session` key by key.
     pub session: Option<Spanned<RawSession>>,
     /// `refuse` (default) or `proxy`: what happens to requests that are not upgrades.
@@ -169,7 +181,7 @@ pub struct RawPolicy {
 /// One `origins` entry. `None`: an unquoted YAML `null`, read as the `"null"` origin.
 pub type RawOrigin = Spanned<Option<String>>;
 
-/// A route's `rate`.
+/// A route's (or `defaults:`) `rate`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRate {
@@ -177,6 +189,8 @@ pub struct RawRate {
     pub handshakes: Spanned<String>,
     /// Absent = N.
     pub burst: Option<Spanned<String>>,
+    /// `local` (default) or `fleet` (counted across the fleet; needs `cluster:`).
+    pub scope: Option<Spanned<String>>,
 }
 
 /// `auth`: exactly one of `jwt` / `request`.

@@ -7,14 +7,15 @@
 //! [`limits`] (`limits:`, counts and rates), [`policy`] (`defaults:` + route policy keys,
 //! `trusted_proxies`), [`session`] (`session:`), [`auth`] (`auth:`), [`jwt`] (`auth.jwt`),
 //! [`keys`] (JWT key files), [`pool`] (`pools:`), [`backend_tls`] (`pools.NAME.tls`),
-//! [`health`] (`pools.NAME.health`, `passive`) and [`admin`] (`admin:`).
+//! [`health`] (`pools.NAME.health`, `passive`), [`admin`] (`admin:`) and [`cluster`] (`cluster:`,
+//! `scope`, `per_subject`).
 //!
-//! The file system is touched in two places only: JWT key files (`auth.jwt.keys[].file`,
-//! `jwks_file`) and the PEM files of a pool's `tls` (CA, client certificate and key) are read and
-//! checked here, so that a missing or wrong file is reported at its line:col instead of failing
-//! every connection later. Listener certificate files are only resolved to paths (they are read
+//! The file system is touched in three places only: JWT key files (`auth.jwt.keys[].file`,
+//! `jwks_file`), the PEM files of a pool's `tls` (CA, client certificate and key) and `cluster.ca`
+//! are read and checked here, so that a missing or wrong file is reported at its line:col instead
+//! of failing every connection later. Listener certificate files are only resolved to paths (read
 //! by `crate::runtime`), secrets named by `secret_env` and `admin.token_env` are read when the
-//! runtime is built, and host names are resolved at connect time.
+//! runtime is built, host names are resolved at connect time, and `cluster.redis` is only parsed.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ use serde_saphyr::{Location, Spanned};
 mod admin;
 mod auth;
 mod backend_tls;
+mod cluster;
 mod health;
 mod jwt;
 mod keys;
@@ -57,12 +59,22 @@ pub fn validate(raw: RawConfig, file: &str, base_dir: &Path) -> Result<Config, V
     let have_trusted = (raw.trusted_proxies.as_ref()).is_some_and(|t| !t.value.is_empty());
     let trusted_proxies = policy::trusted_proxies(raw.trusted_proxies, &mut errs);
     let listeners = listeners(raw.listeners, have_trusted, base_dir, &mut errs);
-    let limits = limits::limits(raw.limits.unwrap_or_default(), &mut errs);
+    // `scope: fleet` needs the block, even one with errors of its own (reported there).
+    let fleet = raw.cluster.is_some();
+    let cluster = cluster::cluster(raw.cluster, base_dir, &mut errs);
+    let limits = limits::limits(raw.limits.unwrap_or_default(), fleet, &mut errs);
     let (pools, pool_names) = pool::pools(raw.pools, base_dir, &mut errs);
     let defaults = raw.defaults.map_or_else(PolicyParts::default, |d| {
-        PolicyParts::parse(d.value, "defaults", base_dir, &mut errs)
+        PolicyParts::parse(d.value, "defaults", base_dir, fleet, &mut errs)
     });
-    let routes = routes(raw.routes, &pool_names, &defaults, base_dir, &mut errs);
+    let routes = routes(
+        raw.routes,
+        &pool_names,
+        &defaults,
+        base_dir,
+        fleet,
+        &mut errs,
+    );
     let log = log(raw.log, &mut errs);
     let (admin, admin_token_env) = admin::admin(raw.admin, &mut errs);
     if !errs.list.is_empty() {
@@ -80,7 +92,7 @@ pub fn validate(raw: RawConfig, file: &str, base_dir: &Path) -> Result<Config, V
         log,
         admin,
         admin_token_env,
-        cluster: None,
+        cluster,
     })
 }
 
@@ -334,6 +346,7 @@ fn routes(
     pool_names: &[String],
     defaults: &PolicyParts,
     base_dir: &Path,
+    fleet: bool,
     errs: &mut Errors,
 ) -> Vec<RouteConfig> {
     let (loc, raw) = raw.map_or((Location::UNKNOWN, Vec::new()), |s| (s.referenced, s.value));
@@ -345,7 +358,7 @@ fn routes(
     for (i, mut r) in raw.into_iter().enumerate() {
         let at = format!("routes[{i}]");
         let before = errs.list.len();
-        let own = PolicyParts::parse(r.take_policy(), &at, base_dir, errs);
+        let own = PolicyParts::parse(r.take_policy(), &at, base_dir, fleet, errs);
         let host = match r.host.as_ref().filter(|h| h.value.trim() != "*") {
             None => None,
             Some(h) => match normalize_host(&h.value) {

@@ -1,12 +1,13 @@
-//! `limits:` → [`Limits`]: time and size bounds, the global connection cap and `per_ip`, plus the
-//! number and rate syntax (`N/s`, `N/m`, `N/h`) that route policies share. A bad value is
-//! reported and the default kept, so that every other key is still checked.
+//! `limits:` → [`Limits`]: time and size bounds, the global connection cap and `per_ip` (its
+//! `scope` is checked in [`super::cluster`]), plus the number and rate syntax (`N/s`, `N/m`,
+//! `N/h`) that route policies share. A bad value is reported and the default kept, so that every
+//! other key is still checked.
 
 use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::Errors;
+use super::{Errors, cluster};
 use crate::config::Limits;
 use crate::config::policy::{PerIp, Rate};
 use crate::config::raw::{RawLimits, RawPerIp};
@@ -19,7 +20,8 @@ const MIB: u64 = 1 << 20;
 /// can hold, low enough that a typo (an extra zero or three) is caught.
 pub(super) const MAX_COUNT: usize = 10_000_000;
 
-pub(super) fn limits(raw: RawLimits, errs: &mut Errors) -> Limits {
+/// `has_cluster`: the file has a `cluster:` block (`per_ip.scope: fleet` needs one).
+pub(super) fn limits(raw: RawLimits, has_cluster: bool, errs: &mut Errors) -> Limits {
     let d = Limits::default();
     // For the cross check below: where `drain_spread` is, and whether `drain_timeout` is usable.
     let spread_at = raw.drain_spread.as_ref().map(|s| s.referenced);
@@ -48,7 +50,7 @@ pub(super) fn limits(raw: RawLimits, errs: &mut Errors) -> Limits {
         close_timeout: field!(close_timeout, parse_positive_duration),
         drain_spread: field!(drain_spread, parse_duration),
         max_connections: field!(max_connections, connection_cap),
-        per_ip: raw.per_ip.map_or_else(PerIp::default, |p| per_ip(p, errs)),
+        per_ip: (raw.per_ip).map_or_else(PerIp::default, |p| per_ip(p, has_cluster, errs)),
     };
     // Every session must have had its Close before the drain deadline cuts what is left.
     if let (Some(at), true) = (spread_at, drain_timeout_ok)
@@ -63,8 +65,9 @@ pub(super) fn limits(raw: RawLimits, errs: &mut Errors) -> Limits {
     limits
 }
 
-/// `limits.per_ip`: every key optional; `burst` only with `handshakes`.
-fn per_ip(raw: Spanned<RawPerIp>, errs: &mut Errors) -> PerIp {
+/// `limits.per_ip`: every key optional; `burst` only with `handshakes`; `scope` covers both the
+/// rate and `max_connections` (a bad one is reported and `local` kept).
+fn per_ip(raw: Spanned<RawPerIp>, has_cluster: bool, errs: &mut Errors) -> PerIp {
     let raw = raw.value;
     let at = "limits.per_ip";
     let rate = match (raw.handshakes, raw.burst) {
@@ -79,10 +82,16 @@ fn per_ip(raw: Spanned<RawPerIp>, errs: &mut Errors) -> PerIp {
     let max_connections = raw
         .max_connections
         .and_then(|m| errs.check(&m, format!("{at}.max_connections"), connection_cap));
+    let scope = cluster::scope(
+        raw.scope.as_ref(),
+        &format!("{at}.scope"),
+        has_cluster,
+        errs,
+    );
     PerIp {
         rate,
         max_connections,
-        scope: Default::default(),
+        scope: scope.unwrap_or_default(),
     }
 }
 

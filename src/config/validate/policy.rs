@@ -1,17 +1,21 @@
 //! Route admission policy: the `defaults:` block and each route's `origins`, `require_origin`,
-//! `auth`, `rate`, `max_connections`, `session` and `http`, merged key by key into a [`Policy`];
-//! and `trusted_proxies`. The syntax of one Origin pattern is in [`super::origin`], `auth:` in
-//! [`super::auth`], rates and caps in [`super::limits`], `session:` in [`super::session`].
+//! `auth`, `rate` (with its `scope`), `max_connections`, `per_subject`, `session` and `http`,
+//! merged key by key into a [`Policy`]; and `trusted_proxies`. The syntax of one Origin pattern
+//! is in [`super::origin`], `auth:` in [`super::auth`], rates and caps in [`super::limits`],
+//! `scope` and `per_subject` in [`super::cluster`], `session:` in [`super::session`]. Whether a
+//! route's `per_subject` has the token subject it counts (`auth.jwt`) is judged here, after the
+//! merge.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
 use super::limits::{connection_cap, rate};
 use super::session::SessionParts;
-use super::{Errors, auth, origin};
-use crate::config::policy::{AuthConfig, Cidr, HttpMode, OriginPolicy, Policy, Rate};
+use super::{Errors, auth, cluster, origin};
+use crate::config::cluster::{PerSubject, Scope};
+use crate::config::policy::{AuthConfig, AuthMethod, Cidr, HttpMode, OriginPolicy, Policy, Rate};
 use crate::config::raw::{RawOrigin, RawPolicy, SpannedList};
 
 /// One policy block (`defaults:` or a route's own keys), each key `Some` when it was set and
@@ -23,8 +27,11 @@ pub(super) struct PolicyParts {
     require_origin: Option<Spanned<bool>>,
     /// Shared: the `defaults:` auth block is parsed once and used by every route that omits it.
     auth: Option<Arc<AuthConfig>>,
-    rate: Option<Rate>,
+    /// With its `scope`: a route's `rate` replaces the default one whole.
+    rate: Option<(Rate, Scope)>,
     max_connections: Option<u32>,
+    /// With its place, for the "needs `auth.jwt`" error.
+    per_subject: Option<(PerSubject, Location)>,
     /// Merged with the other block's `session` key by key.
     session: SessionParts,
     http: Option<HttpMode>,
@@ -34,17 +41,28 @@ pub(super) struct PolicyParts {
 
 impl PolicyParts {
     /// Checks the keys of one block; `at` is its field path (`defaults`, `routes[2]`).
-    pub(super) fn parse(raw: RawPolicy, at: &str, base_dir: &Path, errs: &mut Errors) -> Self {
+    /// `has_cluster`: the file has a `cluster:` block (`scope: fleet` needs one).
+    pub(super) fn parse(
+        raw: RawPolicy,
+        at: &str,
+        base_dir: &Path,
+        has_cluster: bool,
+        errs: &mut Errors,
+    ) -> Self {
         let before = errs.list.len();
         let origins = raw.origins.and_then(|o| origins(o, at, errs));
         let auth = (raw.auth).and_then(|a| auth::auth(a, &format!("{at}.auth"), base_dir, errs));
         let rate = raw.rate.and_then(|r| {
-            let r = r.value;
-            rate(&r.handshakes, r.burst.as_ref(), &format!("{at}.rate"), errs)
+            let (r, at) = (r.value, format!("{at}.rate"));
+            let per = rate(&r.handshakes, r.burst.as_ref(), &at, errs);
+            let scope = cluster::scope(r.scope.as_ref(), &format!("{at}.scope"), has_cluster, errs);
+            Some((per?, scope?))
         });
         let max_connections = raw
             .max_connections
             .and_then(|m| errs.check(&m, format!("{at}.max_connections"), connection_cap));
+        let per_subject =
+            (raw.per_subject).and_then(|p| cluster::per_subject(p, at, has_cluster, errs));
         let session = SessionParts::parse(raw.session, at, errs);
         let http = (raw.http).and_then(|h| errs.check(&h, format!("{at}.http"), HttpMode::parse));
         PolicyParts {
@@ -53,6 +71,7 @@ impl PolicyParts {
             auth: auth.map(Arc::new),
             rate,
             max_connections,
+            per_subject,
             session,
             http,
             failed: errs.list.len() != before,
@@ -82,6 +101,14 @@ impl PolicyParts {
         // `origins`; on the others it has nothing to act on, which is not an error.
         let require = (self.require_origin.as_ref()).or(defaults.require_origin.as_ref());
         let auth = self.auth.or_else(|| defaults.auth.clone());
+        let own_per_subject = self.per_subject.is_some();
+        let per_subject = self.per_subject.or(defaults.per_subject);
+        if let (Some((_, loc)), false) = (per_subject, defaults.failed)
+            && let Err(msg) = has_subject(auth.as_deref(), own_per_subject)
+        {
+            errs.at(&loc, format!("{at}.per_subject"), msg);
+            return None;
+        }
         let session = (self.session).merge(
             &defaults.session,
             auth.as_deref(),
@@ -89,19 +116,39 @@ impl PolicyParts {
             at,
             errs,
         )?;
+        let rate = self.rate.or(defaults.rate);
         Some(Policy {
             origins: allowed.map(|allowed| OriginPolicy {
                 allowed,
                 require: require.is_none_or(|r| r.value),
             }),
             auth,
-            rate: self.rate.or(defaults.rate),
-            rate_scope: Default::default(),
-            per_subject: None,
+            rate: rate.map(|(r, _)| r),
+            rate_scope: rate.map_or_else(Scope::default, |(_, s)| s),
+            per_subject: per_subject.map(|(p, _)| p),
             max_connections: self.max_connections.or(defaults.max_connections),
             session,
             http: self.http.or(defaults.http).unwrap_or_default(),
         })
+    }
+}
+
+/// `per_subject` counts sessions per token `sub`, which only a verified JWT carries. `own`: the
+/// key is the route's (else it comes from `defaults:`).
+fn has_subject(auth: Option<&AuthConfig>, own: bool) -> Result<(), String> {
+    let from = if own {
+        ""
+    } else {
+        " (this `per_subject` comes from `defaults:`)"
+    };
+    match auth.map(|a| &a.method) {
+        Some(AuthMethod::Jwt(_)) => Ok(()),
+        None => Err(format!(
+            "`per_subject` counts sessions per token `sub`: the route needs `auth:` (on the route or under `defaults:`){from}"
+        )),
+        Some(AuthMethod::Request(_)) => Err(format!(
+            "`per_subject` counts sessions per token `sub`: the route needs `auth.jwt`; an `auth.request` answer carries no subject{from}"
+        )),
     }
 }
 
