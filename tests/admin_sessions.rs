@@ -8,11 +8,9 @@
 
 mod support;
 
-use std::process::{Command, Output};
-
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
-use support::admin::Admin;
+use support::admin::{Admin, wsgate_sessions};
 use support::tokens::{SigningKey, claims, connect_with, jwt_policy};
 use support::*;
 use tokio::net::TcpStream;
@@ -212,24 +210,6 @@ async fn the_token_guards_sessions_but_not_metrics_or_health() {
     // Without a configured token the session routes are open.
     let open = Admin::start(&proxy, None).await;
     assert_eq!(open.send("GET", "/sessions", None, "").await.status, 200);
-}
-
-/// `wsgate sessions ARGS` with `WSGATE_ADMIN_TOKEN=token` (if any), run off the test's runtime.
-async fn wsgate_sessions(args: &[&str], token: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsgate"));
-    cmd.arg("sessions")
-        .args(args)
-        .env_remove("WSGATE_ADMIN_TOKEN");
-    if let Some(t) = token {
-        cmd.env("WSGATE_ADMIN_TOKEN", t);
-    }
-    within(
-        "wsgate sessions",
-        tokio::task::spawn_blocking(move || cmd.output()),
-    )
-    .await
-    .expect("join")
-    .expect("run wsgate sessions")
 }
 
 #[tokio::test]

@@ -37,6 +37,22 @@ pools:
     backends: [ { url: \"ws://127.0.0.1:9501\" } ]
 ";
 
+/// A valid config whose only route comes last, so that route keys can be appended: they start
+/// on line 12, indented by four spaces.
+const ROUTE_LAST: &str = "\
+listeners:
+  - name: public
+    bind: \"127.0.0.1:8443\"
+    tls:
+      self_signed: [localhost]
+pools:
+  echo:
+    backends: [ { url: \"ws://127.0.0.1:9501\" } ]
+routes:
+  - path: /echo/
+    pool: echo
+";
+
 fn load(yaml: &str) -> Result<wsgate::config::Config, Vec<ConfigError>> {
     load_str(yaml, "t.yaml", Path::new("/etc/wsgate")).map_err(|e| e.0)
 }

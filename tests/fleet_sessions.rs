@@ -79,21 +79,6 @@ async fn a_fleet_close_reaches_the_subjects_sessions_on_every_instance() {
     still_echoes(&mut bob_b, "bob is not alice").await;
 }
 
-/// `wsgate sessions ARGS` with the admin token in the environment, off the test's runtime.
-async fn wsgate_sessions(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsgate"));
-    cmd.arg("sessions")
-        .args(args)
-        .env("WSGATE_ADMIN_TOKEN", ADMIN_TOKEN);
-    within(
-        "wsgate sessions",
-        tokio::task::spawn_blocking(move || cmd.output()),
-    )
-    .await
-    .expect("join")
-    .expect("run wsgate sessions")
-}
-
 #[tokio::test]
 async fn the_cli_closes_a_subject_across_the_fleet() {
     let fleet = Fleet::start("cli-close").await;
@@ -106,7 +91,8 @@ async fn the_cli_closes_a_subject_across_the_fleet() {
 
     let url = admin.url();
     let args = ["close", "--admin", &url, "--fleet", "--subject", "alice"];
-    let out = wsgate_sessions(&[&args[..], &["--code", "4002", "--reason", "cli"]].concat()).await;
+    let out =
+        wsgate_sessions_fleet(&[&args[..], &["--code", "4002", "--reason", "cli"]].concat()).await;
     assert!(out.status.success(), "{out:?}");
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("closed 1 session"), "{said}");
@@ -293,4 +279,8 @@ async fn the_fleet_endpoint_lists_live_instances_with_their_sessions() {
         let at = instance["last_heartbeat"].as_str().unwrap_or_default();
         assert!(is_rfc3339(at), "last_heartbeat {at:?} in {instance}");
     }
+}
+
+async fn wsgate_sessions_fleet(args: &[&str]) -> Output {
+    support::admin::wsgate_sessions(args, Some(ADMIN_TOKEN)).await
 }

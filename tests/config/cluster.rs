@@ -12,19 +12,7 @@ use super::{BASE, load, only_error};
 
 /// A valid config whose only route comes last, so that route keys can be appended: they start
 /// on line 12, indented by four spaces.
-pub(super) const FLEET_BASE: &str = "\
-listeners:
-  - name: public
-    bind: \"127.0.0.1:8443\"
-    tls:
-      self_signed: [localhost]
-pools:
-  echo:
-    backends: [ { url: \"ws://127.0.0.1:9501\" } ]
-routes:
-  - path: /echo/
-    pool: echo
-";
+pub(super) const FLEET_BASE: &str = super::ROUTE_LAST;
 
 pub(super) const JWT: &str = "{ jwt: { keys: [ { secret_env: WSGATE_HS_SECRET, alg: HS256 } ] } }";
 pub(super) const REDIS: &str = "redis://127.0.0.1:6379/0";

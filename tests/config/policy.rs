@@ -11,19 +11,7 @@ use super::{BASE, load, only_error, with_limits};
 
 /// [`BASE`] with pools first, so that route keys can be appended: they start on line 12, indented
 /// by four spaces.
-const POLICY_BASE: &str = "\
-listeners:
-  - name: public
-    bind: \"127.0.0.1:8443\"
-    tls:
-      self_signed: [localhost]
-pools:
-  echo:
-    backends: [ { url: \"ws://127.0.0.1:9501\" } ]
-routes:
-  - path: /echo/
-    pool: echo
-";
+const POLICY_BASE: &str = super::ROUTE_LAST;
 
 fn with_route(keys: &str) -> String {
     format!("{POLICY_BASE}{keys}")

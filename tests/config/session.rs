@@ -11,19 +11,7 @@ use super::{BASE, load, only_error, with_limits};
 
 /// A valid config whose only route comes last, so that route keys can be appended: they start
 /// on line 12, indented by four spaces.
-const SESSION_BASE: &str = "\
-listeners:
-  - name: public
-    bind: \"127.0.0.1:8443\"
-    tls:
-      self_signed: [localhost]
-pools:
-  echo:
-    backends: [ { url: \"ws://127.0.0.1:9501\" } ]
-routes:
-  - path: /echo/
-    pool: echo
-";
+const SESSION_BASE: &str = super::ROUTE_LAST;
 
 const JWT: &str = "{ jwt: { keys: [ { secret_env: WSGATE_HS_SECRET, alg: HS256 } ] } }";
 const REQUEST: &str = "{ request: { url: \"http://127.0.0.1:9100/auth\" } }";

@@ -1,7 +1,8 @@
 //! An admin endpoint (`/metrics`, `/sessions`, `POST /sessions/close`) for a [`TestProxy`]'s
-//! sessions on `127.0.0.1:0`, and plain HTTP/1.1 requests to it.
+//! sessions on `127.0.0.1:0`, plain HTTP/1.1 requests to it, and the `wsgate sessions` CLI.
 
 use std::net::SocketAddr;
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -58,4 +59,22 @@ impl Admin {
         );
         exchange(&mut conn, head.as_bytes()).await
     }
+}
+
+/// `wsgate sessions ARGS` with `WSGATE_ADMIN_TOKEN=token` (if any), run off the test's runtime.
+pub async fn wsgate_sessions(args: &[&str], token: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsgate"));
+    cmd.arg("sessions")
+        .args(args)
+        .env_remove("WSGATE_ADMIN_TOKEN");
+    if let Some(t) = token {
+        cmd.env("WSGATE_ADMIN_TOKEN", t);
+    }
+    within(
+        "wsgate sessions",
+        tokio::task::spawn_blocking(move || cmd.output()),
+    )
+    .await
+    .expect("join")
+    .expect("run wsgate sessions")
 }

@@ -100,6 +100,14 @@ fn redis_url(text: &str) -> Result<String, String> {
             "does not parse as a URL (check the host, the port and that a password's special characters are %-encoded); {expected}"
         ));
     };
+    // The `redis` crate reads `#insecure` as "do not verify the server's certificate"; wsgate
+    // verifies every TLS peer (a private CA goes in `ca:`).
+    if parsed.fragment().is_some() {
+        return Err(format!(
+            "`#{}` is not accepted: certificates are always verified (use `ca:` for a private CA); {expected}",
+            parsed.fragment().unwrap_or_default()
+        ));
+    }
     match url.into_connection_info() {
         // The text, not the parsed form: the `redis` crate parses it again when connecting.
         Ok(_) => Ok(url.to_owned()),
@@ -305,6 +313,7 @@ mod tests {
         );
         assert!(err("redis://h:99999").contains("does not parse as a URL"));
         assert!(err("redis://h/?protocol=9").contains("(Invalid protocol version: 9)"));
+        assert!(err("rediss://h/0#insecure").contains("`#insecure` is not accepted"));
     }
 
     #[test]
