@@ -273,6 +273,7 @@ impl Gateway {
         };
         if drained {
             tracing::info!("drained");
+            self.stats.fleet.leave().await;
             return;
         }
         tracing::warn!(
@@ -286,5 +287,6 @@ impl Gateway {
         {
             tracing::error!("connections still open after close; exiting anyway");
         }
+        self.stats.fleet.leave().await;
     }
 }

@@ -232,3 +232,49 @@ async fn subscribed(redis: &RedisServer, channel: &str, n: i64) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn leaving_frees_the_slots_and_the_fleet_list_at_once() {
+    let redis = RedisServer::start().await;
+    let a = fleet(&cluster(&redis, "leave:", "gw-a", OnError::Deny));
+    let b = fleet(&cluster(&redis, "leave:", "gw-b", OnError::Deny));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.instances().await.map_or(0, |l| l.len()) < 2 {
+        assert!(Instant::now() < deadline, "both instances heartbeat");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let listed = b.instances().await.expect("instances");
+    assert!(
+        listed
+            .iter()
+            .any(|i| i.name == "gw-a" && i.last_heartbeat_ms > 0)
+    );
+    let held = a
+        .admit_subject("*/ws", "carol", 1, false)
+        .await
+        .expect("held");
+    assert_eq!(
+        b.admit_subject("*/ws", "carol", 1, false)
+            .await
+            .unwrap_err(),
+        Refused::SubjectFull
+    );
+    // The session ends, then the instance shuts down: nothing waits for the 8 s expiry.
+    drop(held);
+    a.leave().await;
+    assert!(!a.is_configured());
+    let names: Vec<String> = b
+        .instances()
+        .await
+        .expect("instances")
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(names, vec!["gw-b".to_owned()]);
+    assert!(
+        b.admit_subject("*/ws", "carol", 1, false)
+            .await
+            .expect("free")
+            .is_some()
+    );
+}

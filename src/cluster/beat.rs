@@ -23,7 +23,11 @@ const MAX_PENDING: usize = 100_000;
 /// Heartbeat `link` until it is replaced or the fleet is gone.
 pub async fn run(fleet: Weak<Fleet>, link: Arc<Link>) {
     loop {
-        let Some(f) = fleet.upgrade() else { return };
+        let Some(f) = fleet.upgrade() else {
+            // The gateway is gone: its control listener stops too.
+            link.stop.cancel();
+            return;
+        };
         let pause = match beat(&f, &link).await {
             Ok(()) => HEARTBEAT,
             Err(e) => {
@@ -137,6 +141,7 @@ pub async fn release(fleet: Weak<Fleet>, mut rx: mpsc::UnboundedReceiver<Release
         let Some(f) = fleet.upgrade() else { return };
         let Some(link) = f.link() else {
             // Left the fleet: nothing to free anywhere.
+            f.held().settled(pending.len());
             pending.clear();
             continue;
         };
@@ -154,9 +159,15 @@ pub async fn release(fleet: Weak<Fleet>, mut rx: mpsc::UnboundedReceiver<Release
         let result: Result<(), CallError> = link
             .run("release", &pipe, link.background_budget(), false)
             .await;
-        if result.is_err() {
-            pending.extend(sent);
-            pending.truncate(MAX_PENDING);
+        match result {
+            Ok(()) => f.held().settled(sent.len()),
+            Err(_) => {
+                pending.extend(sent);
+                if pending.len() > MAX_PENDING {
+                    f.held().settled(pending.len() - MAX_PENDING);
+                    pending.truncate(MAX_PENDING);
+                }
+            }
         }
     }
 }

@@ -81,6 +81,9 @@ pub fn close_oldest(fleet: &Fleet, route: &str, subject: &str) -> bool {
 pub async fn listen(fleet: Weak<Fleet>, link: Arc<Link>) {
     let mut backoff = BACKOFF_MIN;
     loop {
+        if fleet.strong_count() == 0 {
+            return;
+        }
         let connect = tokio::time::timeout(link.background_budget(), async {
             let mut pubsub = link.client().get_async_pubsub().await?;
             pubsub.subscribe(link.keys.channel()).await?;

@@ -4,7 +4,7 @@
 //! release goes to the background releaser, which retries a failed one.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,6 +21,8 @@ pub struct Held {
     map: Mutex<HashMap<Arc<str>, HashMap<u64, u64>>>,
     next: AtomicU64,
     releases: mpsc::UnboundedSender<Release>,
+    /// Releases sent to the releaser and not yet done (freed in Redis, or given up).
+    unsettled: AtomicUsize,
 }
 
 impl Held {
@@ -30,6 +32,7 @@ impl Held {
             map: Mutex::default(),
             next: AtomicU64::new(0),
             releases,
+            unsettled: AtomicUsize::new(0),
         }
     }
 
@@ -93,7 +96,21 @@ impl Held {
         }
         // The releaser outlives every slot while the process runs; at exit nothing is lost
         // that the heartbeat expiry would not free.
-        let _ = self.releases.send((Arc::clone(tag), n));
+        if self.releases.send((Arc::clone(tag), n)).is_ok() {
+            self.unsettled.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// The releaser is done with `n` releases.
+    pub fn settled(&self, n: usize) {
+        let _ = (self.unsettled).fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+            Some(u.saturating_sub(n))
+        });
+    }
+
+    /// Releases not yet done.
+    pub fn unsettled(&self) -> usize {
+        self.unsettled.load(Ordering::Acquire)
     }
 }
 

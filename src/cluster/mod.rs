@@ -119,6 +119,28 @@ impl Fleet {
         Ok(())
     }
 
+    /// Leave the fleet at shutdown, after the sessions ended: wait (bounded) until their slots
+    /// are freed in Redis, take this instance off the fleet list, stop the link.
+    pub async fn leave(self: &Arc<Self>) {
+        let Some(link) = self.link() else { return };
+        let deadline = tokio::time::Instant::now() + link.background_budget();
+        while self.held.unsettled() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let (hb, n) = link.keys.fleet();
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREM").arg(&hb).arg(&link.cfg.instance).ignore();
+        pipe.cmd("HDEL").arg(&n).arg(&link.cfg.instance).ignore();
+        let left: Result<(), CallError> = link
+            .run("leave", &pipe, link.background_budget(), false)
+            .await;
+        if left.is_ok() {
+            tracing::info!(instance = %link.cfg.instance, "fleet: left");
+        }
+        // Only fails on a new link; `None` builds none.
+        let _ = self.configure(None);
+    }
+
     /// The link in use, if `cluster:` is configured.
     pub fn link(&self) -> Option<Arc<Link>> {
         self.link.load_full()
