@@ -278,3 +278,35 @@ async fn leaving_frees_the_slots_and_the_fleet_list_at_once() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn rediss_with_a_private_ca_verifies_the_server() {
+    let ca = support::TestCa::new();
+    let leaf = ca.leaf(&["localhost"]);
+    let redis = RedisServer::start_tls(&leaf.cert_pem, &leaf.key_pem).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca_file = dir.path().join("redis-ca.pem");
+    std::fs::write(&ca_file, ca.cert_pem()).expect("write CA");
+    let mut cfg = cluster(&redis, "tls:", "gw-a", OnError::Deny);
+    cfg.redis = redis.tls_url();
+    cfg.ca = Some(ca_file);
+    let a = fleet(&cfg);
+    assert!(
+        a.admit_subject("*/ws", "dave", 1, false)
+            .await
+            .expect("over TLS")
+            .is_some()
+    );
+    assert_eq!(redis.keys("tls:*").await.len() >= 2, true);
+    // A CA that did not sign the server's certificate: the check cannot be made.
+    let other = support::TestCa::new();
+    std::fs::write(cfg.ca.as_ref().expect("ca"), other.cert_pem()).expect("write CA");
+    let b = fleet(&ClusterConfig {
+        instance: "gw-b".into(),
+        ..cfg
+    });
+    assert_eq!(
+        b.admit_subject("*/ws", "erin", 1, false).await.unwrap_err(),
+        Refused::Unavailable
+    );
+}

@@ -37,6 +37,11 @@ impl TestCa {
         TestCa { issuer }
     }
 
+    /// The CA certificate, PEM (for a `ca:` file).
+    pub fn cert_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
     /// A leaf for these DNS names / IP addresses, signed by this CA.
     pub fn leaf(&self, names: &[&str]) -> TestCert {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();

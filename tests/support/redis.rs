@@ -45,21 +45,59 @@ pub struct RedisServer {
     port: u16,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// Extra `redis-server` arguments (TLS), kept for `restart`.
+    extra: Vec<String>,
+    tls_port: Option<u16>,
 }
 
 impl RedisServer {
     /// Start on a free loopback port (a new one for each of up to [`PORT_ATTEMPTS`] tries).
     pub async fn start() -> RedisServer {
+        Self::start_with(
+            tempfile::tempdir().expect("redis temp dir"),
+            Vec::new(),
+            None,
+        )
+        .await
+    }
+
+    /// Start with a TLS port too, serving `cert` (its chain signed by a CA the client is given);
+    /// clients need no certificate. The plain port stays for readiness and [`Self::cmd`].
+    pub async fn start_tls(cert_pem: &str, key_pem: &str) -> RedisServer {
         let dir = tempfile::tempdir().expect("redis temp dir");
+        let (cert, key) = (dir.path().join("redis.pem"), dir.path().join("redis.key"));
+        std::fs::write(&cert, cert_pem).expect("write redis cert");
+        std::fs::write(&key, key_pem).expect("write redis key");
+        let tls_port = free_port();
+        let extra = vec![
+            "--tls-port".into(),
+            tls_port.to_string(),
+            "--tls-cert-file".into(),
+            cert.display().to_string(),
+            "--tls-key-file".into(),
+            key.display().to_string(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        Self::start_with(dir, extra, Some(tls_port)).await
+    }
+
+    async fn start_with(
+        dir: tempfile::TempDir,
+        extra: Vec<String>,
+        tls_port: Option<u16>,
+    ) -> RedisServer {
         let mut failures = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
-            match spawn_ready(port, dir.path()).await {
+            match spawn_ready(port, dir.path(), &extra).await {
                 Ok(child) => {
                     return RedisServer {
                         port,
                         child: Some(child),
                         dir,
+                        extra,
+                        tls_port,
                     };
                 }
                 Err(e) => failures.push(format!("port {port}: {e}")),
@@ -71,6 +109,12 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT/0`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// `rediss://localhost:TLS_PORT/0` (servers started with [`Self::start_tls`]).
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("started with start_tls");
+        format!("rediss://localhost:{port}/0")
     }
 
     pub fn port(&self) -> u16 {
@@ -100,7 +144,7 @@ impl RedisServer {
         let mut last = None;
         // The port was ours a moment ago; a few tries cover a slow kernel releasing it.
         for _ in 0..PORT_ATTEMPTS {
-            match spawn_ready(self.port, &dir).await {
+            match spawn_ready(self.port, &dir, &self.extra).await {
                 Ok(child) => {
                     self.child = Some(child);
                     return;
@@ -184,12 +228,13 @@ fn free_port() -> u16 {
 
 /// Spawn `redis-server` on `port` and wait until *it* (not some other process on the port)
 /// answers: `PING` gives `+PONG` and `INFO server` names the child's PID.
-async fn spawn_ready(port: u16, dir: &Path) -> io::Result<Child> {
+async fn spawn_ready(port: u16, dir: &Path, extra: &[String]) -> io::Result<Child> {
     let log = dir.join(format!("redis-{port}.log"));
     let mut child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         .args(["--protected-mode", "no", "--loglevel", "warning"])
+        .args(extra)
         .arg("--logfile")
         .arg(&log)
         .arg("--dir")
