@@ -50,6 +50,7 @@ fn handshake(c: &mut Criterion) {
                 admission: &admission,
                 client_ip: "127.0.0.1".parse().unwrap(),
                 proto: "https",
+                client_cert: None,
             }))
         })
     });

@@ -28,6 +28,7 @@ use crate::cluster::Fleet;
 use crate::config::policy::{AuthConfig, AuthMethod, Policy, SessionPolicy, TokenSource};
 use crate::config::{PerSubject, Scope};
 use crate::error::Refusal;
+use crate::runtime::client_auth::ClientCert;
 use crate::wire::Head;
 use crate::wire::Target;
 use jwt::{AuthFailure, JwtVerifier};
@@ -109,7 +110,7 @@ impl RoutePolicy {
     }
 }
 
-/// Who the client is, once a token was verified.
+/// Who the client is: from a verified token, else from a verified client certificate.
 #[derive(Debug, Clone, Default)]
 pub struct Identity {
     pub subject: Option<String>,
@@ -171,6 +172,8 @@ pub struct Request<'a> {
     pub head: &'a Head,
     pub target: &'a Target,
     pub client_ip: IpAddr,
+    /// The client's verified certificate (listeners with `client_auth`).
+    pub client_cert: Option<&'a ClientCert>,
 }
 
 /// Run the admission stack ([`stack`]) for one request.
@@ -188,6 +191,18 @@ pub async fn admit(
         admission: Admission::default(),
     })
     .await
+}
+
+/// A verified client certificate names the session when no token did: its CN (else its SAN)
+/// becomes the subject, for the session registry and `per_subject`.
+fn certificate_subject(req: &Request<'_>, adm: &mut Admission) {
+    let Some(name) = req.client_cert.and_then(ClientCert::identity) else {
+        return;
+    };
+    let identity = adm.identity.get_or_insert_with(Identity::default);
+    if identity.subject.is_none() {
+        identity.subject = Some(name.to_owned());
+    }
 }
 
 /// `Retry-After` for connection caps: a tunnel may close any moment; a second is a fair guess.

@@ -17,7 +17,10 @@ use tower::layer::layer_fn;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 use super::limits::PerIpLimits;
-use super::{Admission, CAP_RETRY, Denial, Request, RoutePolicy, authenticate, fleet, retry};
+use super::{
+    Admission, CAP_RETRY, Denial, Request, RoutePolicy, authenticate, certificate_subject, fleet,
+    retry,
+};
 use crate::cluster::Fleet;
 use crate::error::Refusal;
 
@@ -114,12 +117,14 @@ sync_layer!(Caps, |h| {
 });
 
 /// The steps that may wait: the fleet-wide rates and address cap, the token (JWT or an auth
-/// service, on routes with `auth:`), then sessions per subject.
+/// service, on routes with `auth:`), the client certificate's subject when no token named one,
+/// then sessions per subject.
 async fn token(mut h: Handshake<'_>) -> Step<'_> {
     fleet::pre(&mut h).await?;
     if let Some(auth) = &h.policy.auth {
         authenticate(auth, &h.req, &mut h.admission).await?;
     }
+    certificate_subject(&h.req, &mut h.admission);
     fleet::subject(&mut h).await?;
     Ok(h)
 }

@@ -1,5 +1,5 @@
 //! The files a configuration names: the config file itself, listener certificates and keys,
-//! backend TLS CA bundles and client certificates, JWT public keys and JWKS documents, and the
+//! listener client CA bundles and revocation lists (`client_auth`), backend TLS CA bundles and client certificates, JWT public keys and JWKS documents, and the
 //! CA bundle of `cluster.ca`.
 //!
 //! This is what a change watcher (`crate::lifecycle::watch`) has to look at to know that a reload
@@ -25,6 +25,12 @@ pub fn watched_files(config: &Config) -> Vec<PathBuf> {
             for pair in pairs {
                 files.add(&pair.cert);
                 files.add(&pair.key);
+            }
+        }
+        if let Some(auth) = listener.tls.as_ref().and_then(|t| t.client_auth.as_ref()) {
+            files.add(&auth.ca);
+            if let Some(crl) = &auth.crl {
+                files.add(crl);
             }
         }
     }
@@ -80,7 +86,9 @@ mod tests {
 
     use super::*;
     use crate::config::policy::{AuthConfig, JwtConfig, TokenSource};
-    use crate::config::{BackendTls, CertFiles, ClusterConfig, TlsConfig, TlsVersion, load_str};
+    use crate::config::{
+        BackendTls, CertFiles, ClientAuth, ClusterConfig, TlsConfig, TlsVersion, load_str,
+    };
 
     const PLAIN: &str = r#"
 listeners:
@@ -126,6 +134,11 @@ pools:
         config.listeners[0].tls = Some(TlsConfig {
             certificates: CertSource::Files(vec![pair("a.pem", "a.key"), pair("b.pem", "b.key")]),
             min_version: TlsVersion::V1_2,
+            client_auth: Some(ClientAuth {
+                ca: at("clients-ca.pem"),
+                required: true,
+                crl: Some(at("clients.crl")),
+            }),
         });
         config.pools[0].tls = Some(BackendTls {
             ca: Some(at("ca.pem")),
@@ -168,6 +181,8 @@ pools:
             "a.key",
             "b.pem",
             "b.key",
+            "clients-ca.pem",
+            "clients.crl",
             "ca.pem",
             "c.pem",
             "c.key",

@@ -107,6 +107,19 @@ impl std::fmt::Display for Bind {
 pub struct TlsConfig {
     pub certificates: CertSource,
     pub min_version: TlsVersion,
+    /// `client_auth`: ask clients for a certificate; `None` = never ask.
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// `listeners[i].tls.client_auth`: client certificates (mTLS) verified against `ca`.
+#[derive(Debug, Clone)]
+pub struct ClientAuth {
+    /// PEM bundle of the CAs that issue client certificates (at least one certificate).
+    pub ca: PathBuf,
+    /// True: no valid certificate, no handshake. False: a client may send none.
+    pub required: bool,
+    /// Revocation list file (PEM, one or more lists, or one DER list).
+    pub crl: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]

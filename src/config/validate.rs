@@ -10,9 +10,9 @@
 //! [`health`] (`pools.NAME.health`, `passive`), [`admin`] (`admin:`) and [`cluster`] (`cluster:`,
 //! `scope`, `per_subject`).
 //!
-//! The file system is touched in three places only: JWT key files (`auth.jwt.keys[].file`,
-//! `jwks_file`), the PEM files of a pool's `tls` (CA, client certificate and key) and `cluster.ca`
-//! are read and checked here, so that a missing or wrong file is reported at its line:col instead
+//! The file system is touched in four places only: JWT key files (`auth.jwt.keys[].file`,
+//! `jwks_file`), the PEM files of a pool's `tls` (CA, client certificate and key), `cluster.ca`
+//! and a listener's [`client_auth`] CA and CRL are read and checked here, so that a missing or wrong file is reported at its line:col instead
 //! of failing every connection later. Listener certificate files are only resolved to paths (read
 //! by `crate::runtime`), secrets named by `secret_env` and `admin.token_env` are read when the
 //! runtime is built, host names are resolved at connect time, and `cluster.redis` is only parsed.
@@ -26,6 +26,7 @@ use serde_saphyr::{Location, Spanned};
 mod admin;
 mod auth;
 mod backend_tls;
+pub mod client_auth;
 mod cluster;
 mod health;
 mod jwt;
@@ -271,9 +272,16 @@ fn tls(raw: Spanned<RawTls>, at: &str, base_dir: &Path, errs: &mut Errors) -> Op
             None
         }
     };
+    let client_auth = match tls.client_auth {
+        None => Some(None),
+        Some(c) => {
+            client_auth::client_auth(c, &format!("{at}.client_auth"), base_dir, errs).map(Some)
+        }
+    };
     Some(TlsConfig {
         certificates: certificates?,
         min_version: min_version?,
+        client_auth: client_auth?,
     })
 }
 

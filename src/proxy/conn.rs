@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::admit::limits::Permit;
 use crate::proxy::tls::TlsFailure;
 use crate::proxy::{client_addr, h1, h2, proxy_protocol, tls};
+use crate::runtime::client_auth::ClientCert;
 use crate::runtime::{ListenerRuntime, Runtime};
 use crate::stats::Stats;
 
@@ -36,6 +37,9 @@ pub struct ConnCtx {
     /// The global connection permit taken at accept: moved into the h1 tunnel, or held by the
     /// h2 connection task (never by an h2 stream's tunnel).
     pub permit: Option<Permit>,
+    /// What the client's verified certificate names (listeners with `client_auth`), set once
+    /// the TLS handshake is done; every request and stream of the connection carries it.
+    pub client_cert: Option<ClientCert>,
 }
 
 /// Serve one accepted TCP connection.
@@ -66,10 +70,12 @@ pub async fn handle(mut tcp: TcpStream, mut ctx: ConnCtx) {
         // Plain listeners speak HTTP/1.1 only (no h2c).
         return h1::serve(tcp, None, ctx, guard).await;
     };
-    // 1. TLS: versions, no renegotiation, SNI picks the certificate (runtime::tls).
+    // 1. TLS: versions, no renegotiation, SNI picks the certificate, a client certificate
+    // verified when the listener asks for one (runtime::tls); a refused one fails the handshake.
     match tls::accept(&acceptor, tcp, ctx.runtime.limits.tls_handshake_timeout).await {
         Ok(stream) => {
             let sni = tls::sni(&stream);
+            ctx.client_cert = tls::client_cert(&stream);
             // ALPN chose h2 (offered only with `http2: true`): RFC 8441 streams.
             if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
                 return h2::serve(stream, sni, ctx, guard).await;

@@ -3,9 +3,10 @@
 //!
 //! Removed: hop-by-hop fields (RFC 9110 §7.6.1: `Connection` and every field it names, Keep-Alive,
 //! Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Authorization), framing fields,
-//! and every forwarding field the client sent (`X-Forwarded-*`, `Forwarded`). Set: `Upgrade:
-//! websocket`, `Connection: upgrade`, the validated key and version, and `X-Forwarded-For/Proto/Host`
-//! from what wsgate itself knows.
+//! and every forwarding field the client sent (`X-Forwarded-*`, `Forwarded`, `X-Client-Cert-*`).
+//! Set: `Upgrade: websocket`, `Connection: upgrade`, the validated key and version,
+//! `X-Forwarded-For/Proto/Host` from what wsgate itself knows, and `X-Client-Cert-Subject/SAN`
+//! from a client certificate it verified.
 
 use std::net::IpAddr;
 
@@ -15,6 +16,7 @@ use hyper::{HeaderMap, Method, Request, Uri, Version};
 use crate::admit::{Admission, token};
 use crate::config::policy::TokenSource;
 use crate::error::Refusal;
+use crate::runtime::client_auth::{CLIENT_CERT_SAN, CLIENT_CERT_SUBJECT, ClientCert};
 use crate::upstream::h1::Outgoing;
 use crate::wire::Target;
 use crate::wire::{self, Head, end_to_end};
@@ -31,6 +33,9 @@ const DROPPED: &[&str] = &[
     "x-forwarded-proto",
     "x-forwarded-host",
     "forwarded",
+    // Set by wsgate alone, from a certificate it verified: never the client's say-so.
+    CLIENT_CERT_SUBJECT,
+    CLIENT_CERT_SAN,
 ];
 
 /// Fields a client cannot make wsgate drop by naming them in `Connection`.
@@ -47,6 +52,8 @@ pub struct Forward<'a> {
     pub client_ip: IpAddr,
     /// `https` or `http`: how the client reached wsgate.
     pub proto: &'static str,
+    /// The client's verified certificate: its names go to `X-Client-Cert-Subject` / `-SAN`.
+    pub client_cert: Option<&'a ClientCert>,
 }
 
 /// Build the request to send to the backend. Header names go out title-cased (hyper's
@@ -95,6 +102,16 @@ pub fn build(f: &Forward<'_>) -> Result<Outgoing, Refusal> {
         f.client_ip.to_string().as_bytes(),
     )?;
     add(&mut h, "x-forwarded-proto", f.proto.as_bytes())?;
+    if let Some(cert) = f.client_cert {
+        for (name, value) in [
+            (CLIENT_CERT_SUBJECT, &cert.subject),
+            (CLIENT_CERT_SAN, &cert.san),
+        ] {
+            if let Some(value) = value {
+                add(&mut h, name, value.as_bytes())?;
+            }
+        }
+    }
     add(&mut h, "x-forwarded-host", f.host.raw.as_bytes())?;
     let mut request = Request::new(Empty::new());
     *request.method_mut() = Method::GET;
@@ -137,6 +154,7 @@ mod tests {
             admission: &Admission::default(),
             client_ip: "127.0.0.7".parse().unwrap(),
             proto: "https",
+            client_cert: None,
         })
         .unwrap();
         assert_eq!(

@@ -85,6 +85,7 @@ pub async fn accept_loop(socket: TcpListener, ctx: AcceptCtx, stop: Cancellation
             peer,
             local: tcp.local_addr().unwrap_or(peer),
             permit: Some(permit),
+            client_cert: None,
         };
         ctx.tracker.spawn(conn::handle(tcp, conn));
     }

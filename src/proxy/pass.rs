@@ -157,6 +157,7 @@ pub async fn upgrade(
         head,
         target: &target,
         client_ip,
+        client_cert: ctx.client_cert.as_ref(),
     };
     let (per_ip, fleet) = (&ctx.runtime.per_ip, &ctx.stats.fleet);
     let admission = admit::admit(&route.policy, per_ip, fleet, &admitted).await?;
@@ -174,6 +175,7 @@ pub async fn upgrade(
         admission: &admission,
         client_ip,
         proto: ctx.listener.proto(),
+        client_cert: ctx.client_cert.as_ref(),
     })?;
     let pool = &route.pool;
     let key = (pool.hash_key.as_ref())

@@ -6,7 +6,7 @@
 //! [`upstream::plain::forward`], which bounds and performs the exchange. Admission (Origin,
 //! token, rates, caps) is for upgrades: a page load carries no token and a long-poll client
 //! would spend the handshake rate; the fields a route's auth sets are still removed, so a plain
-//! request cannot forge them. The connection's global permit covers the request.
+//! request cannot forge them, and so are `X-Client-Cert-*` (wsgate sets those on upgrades only). The connection's global permit covers the request.
 
 use std::net::SocketAddr;
 
@@ -18,6 +18,7 @@ use crate::proxy::client_addr;
 use crate::proxy::conn::ConnCtx;
 use crate::proxy::pass::{Routed, Stop};
 use crate::proxy::respond::Body;
+use crate::runtime::client_auth::{CLIENT_CERT_SAN, CLIENT_CERT_SUBJECT};
 use crate::upstream::balance;
 use crate::upstream::plain::{self, Plain, PlainBounds};
 use crate::wire::{Fields, Head};
@@ -43,7 +44,8 @@ pub async fn forward(
     let pool = &to.route.pool;
     let key = (pool.hash_key.as_ref())
         .and_then(|k| balance::hash_key(k, &head, &to.target, client_ip, &[]));
-    let remove = plain::identity_fields(to.route.policy.auth.as_ref().map(|a| &*a.config));
+    let mut remove = plain::identity_fields(to.route.policy.auth.as_ref().map(|a| &*a.config));
+    remove.extend([CLIENT_CERT_SUBJECT, CLIENT_CERT_SAN].map(str::to_owned));
     let target = to.target.to_request_target();
     let forwarded_for = client_ip.to_string();
     let plain = Plain {

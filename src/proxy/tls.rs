@@ -1,4 +1,5 @@
-//! The TLS stage: a handshake bounded by `tls_handshake_timeout`, and the SNI name it carried.
+//! The TLS stage: a handshake bounded by `tls_handshake_timeout`, the SNI name it carried and
+//! the names of the client certificate rustls verified (listeners with `client_auth`).
 //! rustls speaks TLS 1.2 and 1.3 only and never renegotiates; certificates and versions come
 //! from `runtime::tls`.
 
@@ -7,6 +8,8 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
+
+use crate::runtime::client_auth::ClientCert;
 
 /// Why a TLS handshake did not complete (for the log and the counter).
 #[derive(Debug)]
@@ -35,4 +38,11 @@ pub fn sni(stream: &TlsStream<TcpStream>) -> Option<String> {
         .1
         .server_name()
         .map(str::to_ascii_lowercase)
+}
+
+/// What the client's certificate names, when it sent one. rustls hands out peer certificates
+/// only after its verifier accepted them (a refused one failed the handshake).
+pub fn client_cert(stream: &TlsStream<TcpStream>) -> Option<ClientCert> {
+    let chain = stream.get_ref().1.peer_certificates()?;
+    ClientCert::from_der(chain.first()?)
 }

@@ -2,6 +2,7 @@
 //! pools, and the limits. Built whole off the data path; a connection takes one snapshot of it
 //! when it arrives (invariant 4).
 
+pub mod client_auth;
 pub mod route;
 pub mod tls;
 

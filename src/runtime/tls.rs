@@ -1,5 +1,6 @@
 //! TLS server configuration for a listener: certificates loaded (or generated for the demo), the
-//! SNI resolver, protocol versions and ALPN.
+//! SNI resolver, protocol versions, ALPN, and the client certificate verifier
+//! ([`client_auth`](super::client_auth)) when the listener has `client_auth`.
 //!
 //! Owns: PEM loading via `rustls-pki-types` (`PemObject`), the cert/key consistency check, and
 //! choosing a certificate by SNI against each certificate's SAN names (first = default).
@@ -11,10 +12,11 @@ use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 
 use crate::config::{CertFiles, CertSource, TlsConfig, TlsVersion};
+use crate::runtime::client_auth;
 
 /// Build the rustls server config for one listener. Errors name the files and what is wrong.
 /// `http2`: offer `h2` (RFC 8441 WebSockets over HTTP/2) before `http/1.1`.
@@ -43,10 +45,14 @@ pub fn server_config(tls: &TlsConfig, http2: bool) -> Result<Arc<ServerConfig>, 
         TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsVersion::V1_3 => &[&rustls::version::TLS13],
     };
+    let verifier = match &tls.client_auth {
+        Some(auth) => client_auth::verifier(auth, &provider).map_err(|e| vec![e])?,
+        None => WebPkiClientVerifier::no_client_auth(),
+    };
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| vec![format!("TLS versions: {e}")])?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(SniResolver { certs }));
     // RFC 6455 upgrades are HTTP/1.1; RFC 8441 extended CONNECT is h2, preferred when offered.
     config.alpn_protocols = if http2 {

@@ -1,5 +1,5 @@
 //! `listeners:` as written: where to accept, TLS certificates (or a self-signed one), the TLS
-//! floor, PROXY protocol, and whether TLS offers h2. Values stay text like the rest of
+//! floor, client certificates (mTLS), PROXY protocol, and whether TLS offers h2. Values stay text like the rest of
 //! [`super`]; validation is `crate::config::validate`.
 
 use serde::Deserialize;
@@ -30,6 +30,21 @@ pub struct RawTls {
     pub self_signed: Option<Spanned<Vec<Spanned<String>>>>,
     /// `"1.2"` or `"1.3"`; absent = 1.2.
     pub min_version: Option<Spanned<String>>,
+    /// Ask clients for a certificate (mTLS); absent = never ask.
+    pub client_auth: Option<Spanned<RawClientAuth>>,
+}
+
+/// `listeners[i].tls.client_auth`: paths relative to the config file's directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientAuth {
+    /// PEM bundle of the CAs that issue client certificates.
+    pub ca: Spanned<String>,
+    /// Absent = true: a client without a valid certificate fails the handshake. False: ask,
+    /// admit without one, verify one that is given.
+    pub required: Option<Spanned<bool>>,
+    /// Certificate revocation list(s), PEM or DER; absent = no revocation check.
+    pub crl: Option<Spanned<String>>,
 }
 
 /// `listeners[i].tls.certificates[j]`: PEM paths, relative to the config file's directory.
