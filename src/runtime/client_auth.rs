@@ -151,9 +151,17 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 mod tests {
     use super::*;
 
+    /// A self-signed certificate; a SAN with `://` is a URI, else a DNS name.
     fn cert(cn: Option<&str>, sans: &[&str]) -> CertificateDer<'static> {
-        let names: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
-        let mut params = rcgen::CertificateParams::new(names).expect("SANs");
+        let mut params = rcgen::CertificateParams::default();
+        for san in sans {
+            let name = san.to_string().try_into().expect("IA5");
+            params.subject_alt_names.push(if san.contains("://") {
+                rcgen::SanType::URI(name)
+            } else {
+                rcgen::SanType::DnsName(name)
+            });
+        }
         params.distinguished_name = rcgen::DistinguishedName::new();
         params
             .distinguished_name

@@ -22,7 +22,7 @@ pub use reason::Reason;
 /// Who and where a session is; fixed for its life.
 #[derive(Debug, Clone)]
 pub struct Info {
-    /// `sub` of the verified token, if any.
+    /// `sub` of the verified token, else the verified client certificate's CN (or SAN).
     pub subject: Option<String>,
     /// The client address (PROXY / trusted `X-Forwarded-For`, else the peer).
     pub client: IpAddr,

@@ -47,7 +47,16 @@ pub async fn tls_with_alpn(proxy: &TestProxy, alpn: &[&[u8]]) -> super::client::
 impl H2Client {
     /// TLS offering `h2` then `http/1.1`, then the h2 handshake (panics if ALPN chose h1).
     pub async fn connect(proxy: &TestProxy) -> H2Client {
-        let tls = tls_with_alpn(proxy, &[b"h2", b"http/1.1"]).await;
+        H2Client::connect_with(proxy, (*proxy.ca().client_config()).clone()).await
+    }
+
+    /// [`Self::connect`] with this client config (its ALPN is replaced), e.g. one that presents
+    /// a client certificate.
+    pub async fn connect_with(proxy: &TestProxy, mut config: rustls::ClientConfig) -> H2Client {
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let tls = tls_connect(proxy.addr(), Arc::new(config), "localhost")
+            .await
+            .expect("TLS to the proxy");
         let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
         assert_eq!(alpn.as_deref(), Some(&b"h2"[..]), "ALPN did not choose h2");
         let handshake =

@@ -47,6 +47,7 @@ pub struct TestProxyBuilder {
     min_version: Option<String>,
     top: Vec<String>,
     listener_extra: Vec<String>,
+    tls_extra: Vec<String>,
     files: Vec<(String, Vec<u8>)>,
 }
 
@@ -111,6 +112,12 @@ impl TestProxyBuilder {
         self
     }
 
+    /// A key of the listener's `tls:` section, e.g. `client_auth: { ca: ca.pem }`.
+    pub fn tls_option(mut self, line: &str) -> Self {
+        self.tls_extra.push(line.into());
+        self
+    }
+
     /// A file written next to the config before it is loaded (keys, JWKS documents).
     pub fn file(mut self, name: &str, contents: impl Into<Vec<u8>>) -> Self {
         self.files.push((name.into(), contents.into()));
@@ -161,6 +168,9 @@ impl TestProxyBuilder {
             }
             if let Some(v) = &self.min_version {
                 let _ = writeln!(y, "      min_version: \"{v}\"");
+            }
+            for line in &self.tls_extra {
+                let _ = writeln!(y, "      {line}");
             }
         }
         if !self.limits.is_empty() {
@@ -268,6 +278,7 @@ impl TestProxy {
             min_version: None,
             top: Vec::new(),
             listener_extra: Vec::new(),
+            tls_extra: Vec::new(),
             files: Vec::new(),
         }
     }
