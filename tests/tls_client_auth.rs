@@ -255,3 +255,36 @@ async fn an_h2_stream_carries_the_certificate_of_its_connection() {
     assert_eq!(sessions[0].info.subject.as_deref(), Some("alice"));
     assert_eq!(sessions[0].info.protocol, "h2");
 }
+
+#[tokio::test]
+async fn per_subject_counts_sessions_by_certificate_without_a_token() {
+    let clients = Clients::new();
+    let backend = EchoBackend::start().await;
+    let proxy = TestProxy::builder()
+        .route(None, "/echo/", backend.addr())
+        .policy("per_subject: { max_sessions: 1, on_exceed: refuse, scope: local }")
+        .file("clients-ca.pem", clients.ca.cert_pem())
+        .tls_option("client_auth: { ca: clients-ca.pem, required: false }")
+        .start()
+        .await;
+    let alice = presenting(&proxy, &clients.alice);
+    let (_first, _) = (proxy.ws("/echo/").tls_config(alice.clone()))
+        .connect()
+        .await
+        .expect("alice's first session");
+    let second = proxy.ws("/echo/").tls_config(alice).connect().await;
+    let refused = format!("{:?}", second.expect_err("alice's second session"));
+    assert!(refused.contains("429"), "{refused}");
+    // Another subject has its own count; a client without a certificate cannot be counted.
+    let dave = presenting(&proxy, &clients.ca.client_leaf("dave", &[]));
+    let (_dave, _) = (proxy.ws("/echo/").tls_config(dave))
+        .connect()
+        .await
+        .expect("dave's session");
+    let anonymous = (proxy.ws("/echo/").tls_config(proxy.ca().client_config()))
+        .connect()
+        .await;
+    let refused = format!("{:?}", anonymous.expect_err("no subject to count"));
+    assert!(refused.contains("403"), "{refused}");
+    assert_eq!(proxy.stats().sessions.len(), 2);
+}

@@ -42,7 +42,8 @@ pub async fn pre(h: &mut Handshake<'_>) -> Result<(), Denial> {
     Ok(())
 }
 
-/// `per_subject`: the verified token's subject may hold `max_sessions` on this route.
+/// `per_subject`: the session's subject (the verified token's, else the client certificate's
+/// CN) may hold `max_sessions` on this route.
 pub async fn subject(h: &mut Handshake<'_>) -> Result<(), Denial> {
     let Some(cap) = h.policy.per_subject else {
         return Ok(());
@@ -52,10 +53,11 @@ pub async fn subject(h: &mut Handshake<'_>) -> Result<(), Denial> {
         .identity
         .as_ref()
         .and_then(|i| i.subject.clone());
-    // Validation keeps `per_subject` to routes with `auth.jwt`; a token without `sub` cannot be
-    // counted, so it is not admitted here.
+    // Validation keeps `per_subject` to routes with `auth.jwt`, or to configs with a listener
+    // that verifies client certificates; a session named by neither a token `sub` nor a
+    // certificate cannot be counted, so it is not admitted here.
     let Some(subject) = subject else {
-        tracing::info!("token has no `sub`; per_subject cannot count it");
+        tracing::info!("no token `sub` and no client certificate; per_subject cannot count it");
         return Err(Refusal::ClaimsInsufficient.into());
     };
     let replace = cap.on_exceed == OnExceed::CloseOldest;

@@ -68,10 +68,12 @@ pub fn validate(raw: RawConfig, file: &str, base_dir: &Path) -> Result<Config, V
     let defaults = raw.defaults.map_or_else(PolicyParts::default, |d| {
         PolicyParts::parse(d.value, "defaults", base_dir, fleet, &mut errs)
     });
+    // A verified client certificate names a session too (`per_subject` without a token).
+    let certs = (listeners.iter()).any(|l| l.tls.as_ref().is_some_and(|t| t.client_auth.is_some()));
     let routes = routes(
         raw.routes,
         &pool_names,
-        &defaults,
+        (&defaults, certs),
         base_dir,
         fleet,
         &mut errs,
@@ -352,7 +354,7 @@ fn resolve(raw: &Spanned<String>, at: &str, base_dir: &Path, errs: &mut Errors) 
 fn routes(
     raw: Option<Spanned<Vec<RawRoute>>>,
     pool_names: &[String],
-    defaults: &PolicyParts,
+    (defaults, certs): (&PolicyParts, bool),
     base_dir: &Path,
     fleet: bool,
     errs: &mut Errors,
@@ -403,7 +405,7 @@ fn routes(
             continue;
         }
         seen.insert(key, (i, r.path.referenced));
-        let Some(policy) = own.merge(defaults, &at, errs) else {
+        let Some(policy) = own.merge(defaults, &at, certs, errs) else {
             continue;
         };
         out.push(RouteConfig {

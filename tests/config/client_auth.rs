@@ -173,3 +173,16 @@ fn client_auth_needs_a_ca_and_lives_under_tls() {
     let typo = files.only_error(&mtls("ca: clients-ca.pem, require: true"));
     assert!(typo.contains("unknown field `require`"), "{typo}");
 }
+
+#[test]
+fn per_subject_without_a_token_needs_a_listener_with_client_auth() {
+    let files = Files::new();
+    let route = "pool: echo, per_subject: { max_sessions: 2 } }";
+    let without = BASE.replace("pool: echo }", route);
+    let error = files.only_error(&without);
+    assert!(error.contains("routes[0].per_subject"), "{error}");
+    let with = mtls("ca: clients-ca.pem").replace("pool: echo }", route);
+    let config = files.load(&with).unwrap_or_else(|e| panic!("{e:#?}"));
+    let cap = config.routes[0].policy.per_subject.expect("per_subject");
+    assert_eq!(cap.max_sessions, 2);
+}

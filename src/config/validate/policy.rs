@@ -3,8 +3,8 @@
 //! merged key by key into a [`Policy`]; and `trusted_proxies`. The syntax of one Origin pattern
 //! is in [`super::origin`], `auth:` in [`super::auth`], rates and caps in [`super::limits`],
 //! `scope` and `per_subject` in [`super::cluster`], `session:` in [`super::session`]. Whether a
-//! route's `per_subject` has the token subject it counts (`auth.jwt`) is judged here, after the
-//! merge.
+//! route's `per_subject` has the subject it counts (`auth.jwt`, or a listener with
+//! `tls.client_auth`) is judged here, after the merge.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -81,10 +81,12 @@ impl PolicyParts {
     /// This route's keys over `defaults` (per key, never deeper: a route's `auth` replaces the
     /// whole default `auth`; only `session` is merged one level down, per `session` key).
     /// `None` when the route's block had errors or one is found here.
+    /// `certs`: some listener verifies client certificates, whose CN can be the subject.
     pub(super) fn merge(
         self,
         defaults: &PolicyParts,
         at: &str,
+        certs: bool,
         errs: &mut Errors,
     ) -> Option<Policy> {
         if self.failed {
@@ -104,6 +106,7 @@ impl PolicyParts {
         let own_per_subject = self.per_subject.is_some();
         let per_subject = self.per_subject.or(defaults.per_subject);
         if let (Some((_, loc)), false) = (per_subject, defaults.failed)
+            && !certs
             && let Err(msg) = has_subject(auth.as_deref(), own_per_subject)
         {
             errs.at(&loc, format!("{at}.per_subject"), msg);
@@ -133,8 +136,9 @@ impl PolicyParts {
     }
 }
 
-/// `per_subject` counts sessions per token `sub`, which only a verified JWT carries. `own`: the
-/// key is the route's (else it comes from `defaults:`).
+/// `per_subject` counts sessions per token `sub`, which only a verified JWT carries (or, when a
+/// listener has `tls.client_auth`, a client certificate's CN: then any route may count). `own`:
+/// the key is the route's (else it comes from `defaults:`).
 fn has_subject(auth: Option<&AuthConfig>, own: bool) -> Result<(), String> {
     let from = if own {
         ""
