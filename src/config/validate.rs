@@ -6,7 +6,8 @@
 //! [`syntax`] (hosts, paths, URLs, names, header names), [`origin`] (Origin patterns),
 //! [`limits`] (`limits:`, counts and rates), [`policy`] (`defaults:` + route policy keys,
 //! `trusted_proxies`), [`session`] (`session:`), [`auth`] (`auth:`), [`jwt`] (`auth.jwt`),
-//! [`keys`] (JWT key files), [`pool`] (`pools:`), [`backend_tls`] (`pools.NAME.tls`),
+//! [`keys`] (JWT key files), [`tls`] (`listeners[i].tls`), [`client_auth`] (its `client_auth`),
+//! [`pool`] (`pools:`), [`backend_tls`] (`pools.NAME.tls`),
 //! [`health`] (`pools.NAME.health`, `passive`), [`admin`] (`admin:`) and [`cluster`] (`cluster:`,
 //! `scope`, `per_subject`).
 //!
@@ -37,15 +38,14 @@ mod policy;
 mod pool;
 mod session;
 mod syntax;
+mod tls;
 
 use self::policy::PolicyParts;
-use self::syntax::{check_name, check_path, normalize_host, self_signed_name};
+use self::syntax::{check_name, check_path, normalize_host};
 use super::load::ConfigError;
 use super::raw::RawLog;
-use super::raw::{RawCertFiles, RawConfig, RawListener, RawRoute, RawTls};
-use super::{
-    Bind, CertFiles, CertSource, Config, ListenerConfig, RouteConfig, TlsConfig, TlsVersion,
-};
+use super::raw::{RawConfig, RawListener, RawRoute};
+use super::{Bind, Config, ListenerConfig, RouteConfig};
 use super::{LogConfig, LogFormat};
 
 /// Converts a parsed file into a [`Config`] (`source` left `None`; `load_file` sets it), or
@@ -238,7 +238,7 @@ fn listeners(
         // Outer `None`: the tls section had errors; inner `None`: a plain listener.
         let tls = match l.tls {
             None => Some(None),
-            Some(t) => tls(t, &format!("{at}.tls"), base_dir, errs).map(Some),
+            Some(t) => tls::tls(t, &format!("{at}.tls"), base_dir, errs).map(Some),
         };
         let proxy_protocol = l.proxy_protocol.is_some_and(|p| {
             if p.value && !have_trusted_proxies {
@@ -258,89 +258,6 @@ fn listeners(
         }
     }
     out
-}
-
-/// `None`: the section had errors (already reported).
-fn tls(raw: Spanned<RawTls>, at: &str, base_dir: &Path, errs: &mut Errors) -> Option<TlsConfig> {
-    let (loc, tls) = (raw.referenced, raw.value);
-    let certificates = cert_source(tls.certificates, tls.self_signed, &loc, at, base_dir, errs);
-    let min_version = match tls.min_version.as_ref().map(|v| (v, v.value.trim())) {
-        None | Some((_, "1.2")) => Some(TlsVersion::V1_2),
-        Some((_, "1.3")) => Some(TlsVersion::V1_3),
-        Some((v, other)) => {
-            let msg =
-                format!("`{other}` is not a supported TLS version; expected \"1.2\" or \"1.3\"");
-            errs.at(&v.referenced, format!("{at}.min_version"), msg);
-            None
-        }
-    };
-    let client_auth = match tls.client_auth {
-        None => Some(None),
-        Some(c) => {
-            client_auth::client_auth(c, &format!("{at}.client_auth"), base_dir, errs).map(Some)
-        }
-    };
-    Some(TlsConfig {
-        certificates: certificates?,
-        min_version: min_version?,
-        client_auth: client_auth?,
-    })
-}
-
-/// Exactly one of `certificates` (non-empty) / `self_signed` (non-empty). `None`: errors reported.
-fn cert_source(
-    files: Option<Spanned<Vec<Spanned<RawCertFiles>>>>,
-    names: Option<Spanned<Vec<Spanned<String>>>>,
-    tls_loc: &Location,
-    at: &str,
-    base_dir: &Path,
-    errs: &mut Errors,
-) -> Option<CertSource> {
-    let before = errs.list.len();
-    let source = match (files, names) {
-        (Some(_), Some(names)) => {
-            let msg = "set exactly one of `certificates` and `self_signed`, not both";
-            errs.at(&names.referenced, format!("{at}.self_signed"), msg);
-            return None;
-        }
-        (None, None) => {
-            let msg = "needs `certificates` (PEM files) or `self_signed` (names for a generated certificate)";
-            errs.at(tls_loc, at, msg);
-            return None;
-        }
-        (Some(files), None) => {
-            if files.value.is_empty() {
-                let msg = "is empty; list at least one `{ cert: FILE, key: FILE }` pair";
-                errs.at(&files.referenced, format!("{at}.certificates"), msg);
-            }
-            let mut out = Vec::new();
-            for (j, pair) in files.value.into_iter().enumerate() {
-                let at = format!("{at}.certificates[{j}]");
-                let cert = resolve(&pair.value.cert, &format!("{at}.cert"), base_dir, errs);
-                let key = resolve(&pair.value.key, &format!("{at}.key"), base_dir, errs);
-                let origin = errs.place(&pair.referenced);
-                if let (Some(cert), Some(key)) = (cert, key) {
-                    out.push(CertFiles { cert, key, origin });
-                }
-            }
-            CertSource::Files(out)
-        }
-        (None, Some(names)) => {
-            if names.value.is_empty() {
-                let msg = "is empty; list the DNS names or IPs the certificate is for";
-                errs.at(&names.referenced, format!("{at}.self_signed"), msg);
-            }
-            let mut out = Vec::new();
-            for (j, name) in names.value.into_iter().enumerate() {
-                match self_signed_name(&name.value) {
-                    Ok(n) => out.push(n),
-                    Err(msg) => errs.at(&name.referenced, format!("{at}.self_signed[{j}]"), msg),
-                }
-            }
-            CertSource::SelfSigned(out)
-        }
-    };
-    (errs.list.len() == before).then_some(source)
 }
 
 fn resolve(raw: &Spanned<String>, at: &str, base_dir: &Path, errs: &mut Errors) -> Option<PathBuf> {
