@@ -76,6 +76,12 @@ impl Stats {
         self.metrics.tls_failures()
     }
 
+    /// TLS handshakes that failed for `reason`, ever: `timeout`, `handshake`, or
+    /// `client_certificate` (a listener with `client_auth` refused the client's certificate).
+    pub fn tls_failures_for(&self, reason: &str) -> u64 {
+        self.metrics.tls_failures_for(reason)
+    }
+
     /// TCP connections accepted, ever.
     pub fn connections_accepted(&self) -> u64 {
         self.metrics.connections_accepted()

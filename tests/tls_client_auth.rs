@@ -96,6 +96,7 @@ async fn assert_tls_refused(
     assert!(shown.contains(alert), "expected alert {alert}, got {shown}");
     let stats = proxy.stats();
     eventually("TLS failure counted", || stats.tls_failures() == 1).await;
+    assert_eq!(stats.tls_failures_for("client_certificate"), 1);
     assert_eq!(backend.accepted(), 0);
     assert!(stats.sessions.is_empty());
 }

@@ -34,7 +34,8 @@ pub const CONNECTIONS_OPEN: Name = Name {
     help: "Client connections open now (handshaking, serving requests or tunnelling)",
 };
 
-/// Counter, `{reason}`: `timeout` or `handshake`.
+/// Counter, `{reason}`: `timeout`, `client_certificate` (missing, untrusted or revoked on a
+/// listener with `client_auth`) or `handshake` (any other failure).
 pub const TLS_FAILURES: Name = Name {
     name: "wsgate_tls_handshake_failures",
     help: "TLS handshakes that failed or timed out, by reason",

@@ -81,6 +81,11 @@ impl Metrics {
         self.tls_failures.sum(|_| true, count)
     }
 
+    /// TLS handshakes that failed for `reason` (`timeout`, `handshake`, `client_certificate`).
+    pub fn tls_failures_for(&self, reason: &str) -> u64 {
+        self.tls_failures.sum(|k| k.reason == reason, count)
+    }
+
     /// TCP connections accepted, ever, on every listener.
     pub fn connections_accepted(&self) -> u64 {
         self.accepted.sum(|_| true, count)

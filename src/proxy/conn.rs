@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admit::limits::Permit;
-use crate::proxy::tls::TlsFailure;
 use crate::proxy::{client_addr, h1, h2, proxy_protocol, tls};
 use crate::runtime::client_auth::ClientCert;
 use crate::runtime::{ListenerRuntime, Runtime};
@@ -83,11 +82,7 @@ pub async fn handle(mut tcp: TcpStream, mut ctx: ConnCtx) {
             h1::serve(stream, sni, ctx, guard).await;
         }
         Err(failure) => {
-            let reason = match failure {
-                TlsFailure::Timeout => "timeout",
-                TlsFailure::Handshake(_) => "handshake",
-            };
-            ctx.stats.metrics.tls_failure(reason);
+            ctx.stats.metrics.tls_failure(failure.reason());
             tracing::debug!(peer = %ctx.peer, ?failure, "TLS handshake failed");
         }
     }

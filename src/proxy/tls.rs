@@ -18,6 +18,23 @@ pub enum TlsFailure {
     Handshake(std::io::Error),
 }
 
+impl TlsFailure {
+    /// The metric label: `timeout`, `client_certificate` (a listener with `client_auth` found
+    /// none, or refused the one sent: rustls has sent the alert), or `handshake`.
+    pub fn reason(&self) -> &'static str {
+        let rustls_error = match self {
+            TlsFailure::Timeout => return "timeout",
+            TlsFailure::Handshake(e) => e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+        };
+        match rustls_error {
+            Some(rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertificate(_)) => {
+                "client_certificate"
+            }
+            _ => "handshake",
+        }
+    }
+}
+
 /// Run the server handshake within `timeout`.
 pub async fn accept(
     acceptor: &TlsAcceptor,

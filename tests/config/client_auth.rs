@@ -191,7 +191,13 @@ fn per_subject_without_a_token_needs_a_listener_with_client_auth() {
 fn the_example_documents_client_auth() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/wsgate.yaml");
     let example = std::fs::read_to_string(path).expect("example config");
-    for key in ["client_auth:", "ca: ", "required: ", "crl: ", "X-Client-Cert-Subject"] {
+    for key in [
+        "client_auth:",
+        "ca: ",
+        "required: ",
+        "crl: ",
+        "X-Client-Cert-Subject",
+    ] {
         assert!(
             example.contains(key),
             "config/wsgate.yaml does not mention `{key}`"
