@@ -359,3 +359,25 @@ async fn a_reload_reads_a_new_crl_and_open_sessions_stay() {
         .await
         .expect("serve did not panic");
 }
+
+#[tokio::test]
+async fn a_proxied_plain_request_cannot_send_certificate_fields_either() {
+    let backend = support::plain::PlainBackend::start().await;
+    let proxy = TestProxy::builder()
+        .route(None, "/", backend.addr())
+        .policy("http: proxy")
+        .start()
+        .await;
+    let mut client = support::plain::h1_client(&proxy).await;
+    let req = hyper::Request::get("/page")
+        .header("host", "localhost")
+        .header("x-client-cert-subject", "admin")
+        .header("x-client-cert-san", "admin.example.org")
+        .body(http_body_util::Full::default())
+        .expect("request");
+    let (status, _, _) = support::plain::send(&mut client, req).await;
+    assert_eq!(status, 200);
+    let seen = backend.next_request().await;
+    assert!(seen.all("x-client-cert-subject").is_empty(), "{seen:?}");
+    assert!(seen.all("x-client-cert-san").is_empty(), "{seen:?}");
+}
