@@ -57,13 +57,14 @@ fn presenting(proxy: &TestProxy, cert: &TestCert) -> Arc<ClientConfig> {
     proxy.ca().client_config_presenting(cert)
 }
 
-/// Upgrade to `/echo/` with `config`, echo one message, and return what the backend saw.
+/// Upgrade to `/echo/` with `config`, echo one message, and return the open tunnel (its session
+/// stays registered while it lives) and what the backend saw.
 async fn echo_through(
     proxy: &TestProxy,
     backend: &EchoBackend,
     config: Arc<ClientConfig>,
     headers: &[(&str, &str)],
-) -> SeenRequest {
+) -> (Ws, SeenRequest) {
     let mut request = proxy.ws("/echo/").tls_config(config);
     for (name, value) in headers {
         request = request.header(name, value);
@@ -73,7 +74,7 @@ async fn echo_through(
         .await
         .expect("send");
     assert_eq!(next_message(&mut ws).await, Message::text("hello"));
-    backend.only_request()
+    (ws, backend.only_request())
 }
 
 /// The handshake with `config` fails on the client's side with `alert` from the proxy, the
@@ -105,7 +106,7 @@ async fn assert_tls_refused(
 async fn required_and_a_valid_certificate_is_upgraded_with_its_names() {
     let clients = Clients::new();
     let (proxy, backend) = mtls_proxy(&clients, true, None).await;
-    let seen = echo_through(&proxy, &backend, presenting(&proxy, &clients.alice), &[]).await;
+    let (_ws, seen) = echo_through(&proxy, &backend, presenting(&proxy, &clients.alice), &[]).await;
     assert_eq!(seen.one("X-Client-Cert-Subject"), Some("alice"));
     // The first URI SAN is preferred to the DNS one.
     assert_eq!(
@@ -138,7 +139,7 @@ async fn a_revoked_certificate_fails_the_handshake_and_others_pass() {
     let (proxy, backend) = mtls_proxy(&clients, true, Some(&bob)).await;
     let config = presenting(&proxy, &bob);
     assert_tls_refused(&proxy, &backend, config, "CertificateRevoked").await;
-    let seen = echo_through(&proxy, &backend, presenting(&proxy, &clients.alice), &[]).await;
+    let (_ws, seen) = echo_through(&proxy, &backend, presenting(&proxy, &clients.alice), &[]).await;
     assert_eq!(seen.one("X-Client-Cert-Subject"), Some("alice"));
 }
 
@@ -146,7 +147,7 @@ async fn a_revoked_certificate_fails_the_handshake_and_others_pass() {
 async fn optional_and_no_certificate_is_upgraded_without_the_fields() {
     let clients = Clients::new();
     let (proxy, backend) = mtls_proxy(&clients, false, None).await;
-    let seen = echo_through(&proxy, &backend, proxy.ca().client_config(), &[]).await;
+    let (_ws, seen) = echo_through(&proxy, &backend, proxy.ca().client_config(), &[]).await;
     assert_eq!(seen.one("X-Client-Cert-Subject"), None);
     assert_eq!(seen.one("X-Client-Cert-SAN"), None);
     let sessions = proxy.stats().sessions.snapshot();
@@ -159,7 +160,7 @@ async fn optional_and_a_valid_certificate_sends_the_fields() {
     let clients = Clients::new();
     let (proxy, backend) = mtls_proxy(&clients, false, None).await;
     let carol = clients.ca.client_leaf("carol", &["carol.example.org"]);
-    let seen = echo_through(&proxy, &backend, presenting(&proxy, &carol), &[]).await;
+    let (_ws, seen) = echo_through(&proxy, &backend, presenting(&proxy, &carol), &[]).await;
     assert_eq!(seen.one("X-Client-Cert-Subject"), Some("carol"));
     assert_eq!(seen.one("X-Client-Cert-SAN"), Some("carol.example.org"));
 }
@@ -182,7 +183,7 @@ async fn client_sent_certificate_fields_are_replaced_under_mtls() {
         ("x-client-cert-san", "spiffe://example.org/admin"),
     ];
     let config = presenting(&proxy, &clients.alice);
-    let seen = echo_through(&proxy, &backend, config, &forged).await;
+    let (_ws, seen) = echo_through(&proxy, &backend, config, &forged).await;
     assert_eq!(seen.all("X-Client-Cert-Subject"), ["alice"]);
     assert_eq!(
         seen.all("X-Client-Cert-SAN"),
@@ -201,7 +202,7 @@ async fn client_sent_certificate_fields_are_dropped_without_client_auth() {
         ("X-Client-Cert-Subject", "admin"),
         ("X-Client-Cert-SAN", "admin.example.org"),
     ];
-    let seen = echo_through(&proxy, &backend, proxy.ca().client_config(), &forged).await;
+    let (_ws, seen) = echo_through(&proxy, &backend, proxy.ca().client_config(), &forged).await;
     assert!(seen.all("X-Client-Cert-Subject").is_empty(), "{seen:?}");
     assert!(seen.all("X-Client-Cert-SAN").is_empty(), "{seen:?}");
     assert_eq!(seen.one("X-Forwarded-Proto"), Some("https"));
@@ -380,4 +381,30 @@ async fn a_proxied_plain_request_cannot_send_certificate_fields_either() {
     let seen = backend.next_request().await;
     assert!(seen.all("x-client-cert-subject").is_empty(), "{seen:?}");
     assert!(seen.all("x-client-cert-san").is_empty(), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_token_subject_wins_over_the_certificate() {
+    use support::tokens::{SigningKey, bearer, claims, jwt_policy};
+    let clients = Clients::new();
+    let backend = EchoBackend::start().await;
+    let key = SigningKey::new(jsonwebtoken::Algorithm::ES256);
+    let (name, pem) = key.pem_file();
+    let proxy = TestProxy::builder()
+        .route(None, "/echo/", backend.addr())
+        .policy(&jwt_policy(&key.pem_entry(), "", ""))
+        .file(name, pem.as_bytes())
+        .file("clients-ca.pem", clients.ca.cert_pem())
+        .tls_option("client_auth: { ca: clients-ca.pem }")
+        .start()
+        .await;
+    let token = key.sign(&claims(serde_json::json!({ "sub": "zoe" })));
+    let config = presenting(&proxy, &clients.alice);
+    let authorization = bearer(&token);
+    let headers = [("Authorization", authorization.as_str())];
+    let (_ws, seen) = echo_through(&proxy, &backend, config, &headers).await;
+    // The backend hears of both; the session is the token's.
+    assert_eq!(seen.one("X-Client-Cert-Subject"), Some("alice"));
+    let sessions = proxy.stats().sessions.snapshot();
+    assert_eq!(sessions[0].info.subject.as_deref(), Some("zoe"));
 }
