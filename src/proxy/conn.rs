@@ -82,8 +82,15 @@ pub async fn handle(mut tcp: TcpStream, mut ctx: ConnCtx) {
             h1::serve(stream, sni, ctx, guard).await;
         }
         Err(failure) => {
-            ctx.stats.metrics.tls_failure(failure.reason());
-            tracing::debug!(peer = %ctx.peer, ?failure, "TLS handshake failed");
+            let reason = failure.reason();
+            ctx.stats.metrics.tls_failure(reason);
+            // A refused client certificate is a refusal an operator looks for; scanners and
+            // clients that give up are noise.
+            if reason == "client_certificate" {
+                tracing::info!(peer = %ctx.peer, reason, ?failure, "client certificate refused");
+            } else {
+                tracing::debug!(peer = %ctx.peer, ?failure, "TLS handshake failed");
+            }
         }
     }
 }
