@@ -14,18 +14,21 @@
 
 mod cluster;
 mod listener;
+mod schema;
 mod session;
+mod spanned;
 
 pub use self::cluster::{RawCluster, RawClusterKey, RawPerSubject};
 pub use self::listener::{RawCertFiles, RawListener, RawTls};
 pub use self::session::{RawKeepalive, RawMessageRate, RawSession};
+pub use self::spanned::Spanned;
 
 use std::collections::HashMap;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde_saphyr::Spanned;
 
 /// A list of text values, e.g. `origins: [...]`.
 pub type SpannedList = Spanned<Vec<Spanned<String>>>;
@@ -34,7 +37,7 @@ pub type SpannedList = Spanned<Vec<Spanned<String>>>;
 pub type SpannedMap = Spanned<HashMap<Spanned<String>, Spanned<String>>>;
 
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// Sockets to accept on; at least one.
@@ -59,7 +62,7 @@ pub struct RawConfig {
 }
 
 /// `log`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLog {
     /// `text` or `json`.
@@ -69,7 +72,7 @@ pub struct RawLog {
 }
 
 /// `admin`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     /// `IP:PORT`; keep it on loopback or a management network.
@@ -83,7 +86,7 @@ pub struct RawAdmin {
 /// Every value is text (`10s`, `16KiB`; a bare number like `100` is read as text too) so that a
 /// bad value is a validation error reported together with the others, not a serde type error
 /// that stops the parse. Units are parsed by [`crate::config::units`].
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
     pub tls_handshake_timeout: Option<Spanned<String>>,
@@ -111,7 +114,7 @@ pub struct RawLimits {
 }
 
 /// `limits.per_ip`: every key optional.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPerIp {
     /// `N/s`, `N/m` or `N/h`.
@@ -124,7 +127,7 @@ pub struct RawPerIp {
 }
 
 /// `routes[i]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     /// Absent or `*`: any host.
@@ -161,7 +164,7 @@ impl RawRoute {
 }
 
 /// `defaults:`, and the policy keys of a route.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPolicy {
     /// `scheme://host[:port]` patterns, or `"null"`.
@@ -182,7 +185,7 @@ pub struct RawPolicy {
 pub type RawOrigin = Spanned<Option<String>>;
 
 /// A route's (or `defaults:`) `rate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRate {
     /// `N/s`, `N/m` or `N/h`.
@@ -194,7 +197,7 @@ pub struct RawRate {
 }
 
 /// `auth`: exactly one of `jwt` / `request`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAuth {
     pub jwt: Option<Spanned<RawJwt>>,
@@ -207,7 +210,7 @@ pub struct RawAuth {
 }
 
 /// `auth.jwt`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawJwt {
     pub keys: Spanned<Vec<Spanned<RawJwtKey>>>,
@@ -219,7 +222,7 @@ pub struct RawJwt {
 }
 
 /// `auth.jwt.keys[i]`: exactly one of `file`, `secret_env`, `jwks_file`, `jwks_url`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawJwtKey {
     /// PEM public key, relative to the config file's directory; needs `alg`.
@@ -234,7 +237,7 @@ pub struct RawJwtKey {
 }
 
 /// `auth.request`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAuthRequest {
     /// `http://HOST[:PORT]/PATH`.
@@ -339,7 +342,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for RawChoice<V> {
 pub type RawBalance = RawChoice<Spanned<RawChoice<Spanned<String>>>>;
 
 /// `pools.NAME`. Every key but `backends` optional; counts are text, like [`RawLimits`].
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPool {
     pub backends: Spanned<Vec<RawBackend>>,
@@ -357,7 +360,7 @@ pub struct RawPool {
 }
 
 /// `pools.NAME.backends[i]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackend {
     /// `ws://HOST[:PORT][/]` or `wss://HOST[:PORT][/]`.
@@ -367,7 +370,7 @@ pub struct RawBackend {
 }
 
 /// `pools.NAME.tls`: every key optional. Paths are relative to the config file's directory.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackendTls {
     /// PEM CA bundle; absent = the system roots.
@@ -380,7 +383,7 @@ pub struct RawBackendTls {
 }
 
 /// `pools.NAME.health`: every key optional.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealth {
     pub interval: Option<Spanned<String>>,
@@ -392,7 +395,7 @@ pub struct RawHealth {
 }
 
 /// `pools.NAME.passive`: every key optional.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPassive {
     /// Consecutive failures before ejection; 0 = never.

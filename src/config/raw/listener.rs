@@ -2,11 +2,13 @@
 //! floor, PROXY protocol, and whether TLS offers h2. Values stay text like the rest of
 //! [`super`]; validation is `crate::config::validate`.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+
+use super::Spanned;
 
 /// `listeners[i]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawListener {
     pub name: Spanned<String>,
@@ -21,7 +23,7 @@ pub struct RawListener {
 }
 
 /// `listeners[i].tls`: exactly one of `certificates` / `self_signed`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
     /// Chosen by SNI; the first is the default.
@@ -33,7 +35,7 @@ pub struct RawTls {
 }
 
 /// `listeners[i].tls.certificates[j]`: PEM paths, relative to the config file's directory.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCertFiles {
     pub cert: Spanned<String>,

@@ -3,11 +3,13 @@
 //! and inherit the others; values stay text like the rest of [`super`], and their meaning is
 //! documented on [`crate::config::policy::SessionPolicy`].
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+
+use super::Spanned;
 
 /// `session`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSession {
     /// Absent = true on routes whose auth is `auth.jwt`, else false.
@@ -24,7 +26,7 @@ pub struct RawSession {
 }
 
 /// `session.messages`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMessageRate {
     /// `N/s`, `N/m` or `N/h`.
@@ -34,7 +36,7 @@ pub struct RawMessageRate {
 }
 
 /// `session.keepalive`: both keys required.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawKeepalive {
     pub interval: Spanned<String>,
