@@ -112,6 +112,24 @@ fn the_schema_is_a_valid_draft_2020_12_schema() {
     );
 }
 
+/// `config/wsgate.yaml` names `config/wsgate.schema.json` on its first line, for editors; that
+/// file must be what `wsgate schema` prints today.
+#[test]
+fn the_example_config_names_the_committed_schema_and_it_is_current() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let yaml = std::fs::read_to_string(root.join("wsgate.yaml")).expect("read example config");
+    let first = yaml.lines().next().unwrap_or_default();
+    let name = first
+        .strip_prefix("# yaml-language-server: $schema=")
+        .unwrap_or_else(|| panic!("first line is the editor's schema line: {first:?}"));
+    let committed = std::fs::read_to_string(root.join(name)).expect("read the named schema");
+    let committed: Value = serde_json::from_str(&committed).expect("the schema file is JSON");
+    assert!(
+        committed == config_schema(),
+        "config/{name} is stale: run `cargo run -- schema > config/{name}`"
+    );
+}
+
 #[test]
 fn every_shipped_config_validates() {
     let validator = validator();
