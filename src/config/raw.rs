@@ -13,12 +13,14 @@
 //! and `per_subject:` in [`cluster`].
 
 mod cluster;
+mod limits;
 mod listener;
 mod schema;
 mod session;
 mod spanned;
 
 pub use self::cluster::{RawCluster, RawClusterKey, RawPerSubject};
+pub use self::limits::{RawLimits, RawPerIp};
 pub use self::listener::{RawCertFiles, RawListener, RawTls};
 pub use self::session::{RawKeepalive, RawMessageRate, RawSession};
 pub use self::spanned::Spanned;
@@ -81,68 +83,33 @@ pub struct RawAdmin {
     pub token_env: Option<Spanned<String>>,
 }
 
-/// `limits`: every key optional; absent = [`crate::config::Limits::default`].
-///
-/// Every value is text (`10s`, `16KiB`; a bare number like `100` is read as text too) so that a
-/// bad value is a validation error reported together with the others, not a serde type error
-/// that stops the parse. Units are parsed by [`crate::config::units`].
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawLimits {
-    pub tls_handshake_timeout: Option<Spanned<String>>,
-    pub request_header_timeout: Option<Spanned<String>>,
-    pub max_request_header_bytes: Option<Spanned<String>>,
-    pub max_request_headers: Option<Spanned<String>>,
-    pub backend_connect_timeout: Option<Spanned<String>>,
-    pub backend_handshake_timeout: Option<Spanned<String>>,
-    pub max_relayed_body_bytes: Option<Spanned<String>>,
-    /// Proxied plain requests (`http: proxy`): the client's body, the backend's answer body, and
-    /// the whole exchange.
-    pub max_request_body_bytes: Option<Spanned<String>>,
-    pub max_response_body_bytes: Option<Spanned<String>>,
-    pub http_request_timeout: Option<Spanned<String>>,
-    pub tunnel_idle_timeout: Option<Spanned<String>>,
-    pub tunnel_half_close_timeout: Option<Spanned<String>>,
-    pub drain_timeout: Option<Spanned<String>>,
-    /// Wait for a frame in flight, then for each peer's Close reply, this long.
-    pub close_timeout: Option<Spanned<String>>,
-    /// Spread drain Close frames over this window (`0s` = all at once).
-    pub drain_spread: Option<Spanned<String>>,
-    /// Open client connections in all.
-    pub max_connections: Option<Spanned<String>>,
-    pub per_ip: Option<Spanned<RawPerIp>>,
-}
-
-/// `limits.per_ip`: every key optional.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawPerIp {
-    /// `N/s`, `N/m` or `N/h`.
-    pub handshakes: Option<Spanned<String>>,
-    /// Only with `handshakes`; absent = N.
-    pub burst: Option<Spanned<String>>,
-    pub max_connections: Option<Spanned<String>>,
-    /// `local` (default) or `fleet`: for the rate and `max_connections` (fleet needs `cluster:`).
-    pub scope: Option<Spanned<String>>,
-}
-
 /// `routes[i]`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     /// Absent or `*`: any host.
     pub host: Option<Spanned<String>>,
+    /// Path prefix starting with `/`; the most specific host + path wins.
     pub path: Spanned<String>,
+    /// A name under `pools:`.
     pub pool: Spanned<String>,
     // The policy keys of [`RawPolicy`], repeated because serde's `flatten` drops both
     // `deny_unknown_fields` and spans.
+    /// Allowed `Origin` headers (else 403): `scheme://host[:port]`, `*.` subdomains, or `"null"`.
     pub origins: Option<Spanned<Vec<RawOrigin>>>,
+    /// Absent = true when `origins` is set; false lets clients without `Origin` pass.
     pub require_origin: Option<Spanned<bool>>,
+    /// Who may upgrade: exactly one of `jwt` / `request`.
     pub auth: Option<Spanned<RawAuth>>,
+    /// Handshakes on the whole route; over it: 429.
     pub rate: Option<Spanned<RawRate>>,
+    /// Open tunnels on this route; over it: 503.
     pub max_connections: Option<Spanned<String>>,
+    /// Live sessions per token `sub` (needs `auth.jwt`).
     pub per_subject: Option<Spanned<RawPerSubject>>,
+    /// Checked for the whole life of a tunnel; merged with `defaults.session` key by key.
     pub session: Option<Spanned<RawSession>>,
+    /// `refuse` (default, 426) or `proxy`: what happens to requests that are not upgrades.
     pub http: Option<Spanned<String>>,
 }
 
@@ -169,9 +136,13 @@ impl RawRoute {
 pub struct RawPolicy {
     /// `scheme://host[:port]` patterns, or `"null"`.
     pub origins: Option<Spanned<Vec<RawOrigin>>>,
+    /// Absent = true when `origins` is set; false lets clients without `Origin` pass.
     pub require_origin: Option<Spanned<bool>>,
+    /// Who may upgrade: exactly one of `jwt` / `request`.
     pub auth: Option<Spanned<RawAuth>>,
+    /// Handshakes on the whole route; over it: 429.
     pub rate: Option<Spanned<RawRate>>,
+    /// Open tunnels on the route; over it: 503.
     pub max_connections: Option<Spanned<String>>,
     /// Live sessions per token `sub` on each route (needs `auth.jwt`).
     pub per_subject: Option<Spanned<RawPerSubject>>,
@@ -200,10 +171,13 @@ pub struct RawRate {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAuth {
+    /// Verify a JWT locally.
     pub jwt: Option<Spanned<RawJwt>>,
+    /// Ask an HTTP service (like nginx `auth_request`); 2xx admits.
     pub request: Option<Spanned<RawAuthRequest>>,
     /// Absent = `[header]`.
     pub token_from: Option<Spanned<Vec<Spanned<RawTokenSource>>>>,
+    /// Pass the credential on to the backend; absent = false (removed).
     pub forward_token: Option<Spanned<bool>>,
     /// Claim → header name.
     pub claims_to_headers: Option<SpannedMap>,
@@ -213,9 +187,13 @@ pub struct RawAuth {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawJwt {
+    /// At least one; any mix of key sources.
     pub keys: Spanned<Vec<Spanned<RawJwtKey>>>,
+    /// `iss` must equal this; absent = unchecked.
     pub issuer: Option<Spanned<String>>,
+    /// `aud` must contain this; absent = unchecked.
     pub audience: Option<Spanned<String>>,
+    /// Clock skew allowed on `exp`/`nbf`; absent = 30s, at most 10m.
     pub leeway: Option<Spanned<String>>,
     /// Claim → required value.
     pub require: Option<SpannedMap>,
@@ -229,8 +207,11 @@ pub struct RawJwtKey {
     pub file: Option<Spanned<String>>,
     /// Environment variable holding an HMAC secret; needs an `HS*` `alg`.
     pub secret_env: Option<Spanned<String>>,
+    /// JWKS file, relative to the config file's directory; each key names its `alg`.
     pub jwks_file: Option<Spanned<String>>,
+    /// JWKS document fetched over http(s) and refreshed.
     pub jwks_url: Option<Spanned<String>>,
+    /// The key's algorithm: `RS*`, `PS*`, `ES256`, `ES384`, `EdDSA` or `HS*`.
     pub alg: Option<Spanned<String>>,
     /// Only with `jwks_url`.
     pub refresh: Option<Spanned<String>>,
@@ -242,7 +223,9 @@ pub struct RawJwtKey {
 pub struct RawAuthRequest {
     /// `http://HOST[:PORT]/PATH`.
     pub url: Spanned<String>,
+    /// For the whole auth request.
     pub timeout: Option<Spanned<String>>,
+    /// Headers of the auth answer copied onto the backend request.
     pub copy_headers: Option<SpannedList>,
 }
 
@@ -345,6 +328,7 @@ pub type RawBalance = RawChoice<Spanned<RawChoice<Spanned<String>>>>;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPool {
+    /// At least one.
     pub backends: Spanned<Vec<RawBackend>>,
     /// Absent = round robin.
     pub balance: Option<Spanned<RawBalance>>,
@@ -354,6 +338,7 @@ pub struct RawPool {
     pub proxy_protocol: Option<Spanned<String>>,
     /// Absent = no active checks.
     pub health: Option<Spanned<RawHealth>>,
+    /// Eject a backend after consecutive connect failures or bad handshakes.
     pub passive: Option<Spanned<RawPassive>>,
     /// 0..=10, at most one less than the number of backends; absent = 0.
     pub retries: Option<Spanned<String>>,
@@ -379,6 +364,7 @@ pub struct RawBackendTls {
     pub server_name: Option<Spanned<String>>,
     /// PEM client certificate chain; only with `client_key`.
     pub client_cert: Option<Spanned<String>>,
+    /// PEM private key for `client_cert`.
     pub client_key: Option<Spanned<String>>,
 }
 
@@ -386,9 +372,13 @@ pub struct RawBackendTls {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealth {
+    /// Between checks of one backend; absent = 5s, at least 100ms.
     pub interval: Option<Spanned<String>>,
+    /// Per check; absent = 2s, shorter than `interval`.
     pub timeout: Option<Spanned<String>>,
+    /// Consecutive successes before a down backend is up (1..=100).
     pub rise: Option<Spanned<String>>,
+    /// Consecutive failures before an up backend is down (1..=100).
     pub fall: Option<Spanned<String>>,
     /// `tcp` or `{ websocket: PATH }`; absent = `tcp`.
     pub check: Option<Spanned<RawChoice<Spanned<String>>>>,
@@ -400,5 +390,6 @@ pub struct RawHealth {
 pub struct RawPassive {
     /// Consecutive failures before ejection; 0 = never.
     pub failures: Option<Spanned<String>>,
+    /// How long an ejected backend stays out.
     pub cooldown: Option<Spanned<String>>,
 }

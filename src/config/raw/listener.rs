@@ -11,6 +11,7 @@ use super::Spanned;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawListener {
+    /// Unique; shows up in logs and metrics (A-Z a-z 0-9 - _ .).
     pub name: Spanned<String>,
     /// `IP:PORT`, e.g. `"127.0.0.1:8443"` or `"[::]:443"`.
     pub bind: Spanned<String>,
@@ -38,6 +39,8 @@ pub struct RawTls {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCertFiles {
+    /// PEM certificate chain.
     pub cert: Spanned<String>,
+    /// PEM private key.
     pub key: Spanned<String>,
 }

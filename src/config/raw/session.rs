@@ -18,8 +18,11 @@ pub struct RawSession {
     pub max_lifetime: Option<Spanned<String>>,
     /// Sizes (`1MiB`).
     pub max_message: Option<Spanned<String>>,
+    /// Largest single frame payload, at most `max_message`.
     pub max_frame: Option<Spanned<String>>,
+    /// Client → backend data messages; over it: Close 1008.
     pub messages: Option<Spanned<RawMessageRate>>,
+    /// Ping a peer silent for `interval`; no Pong within `timeout`: dropped.
     pub keepalive: Option<Spanned<RawKeepalive>>,
     /// Absent = true.
     pub check_frames: Option<Spanned<bool>>,
@@ -39,6 +42,8 @@ pub struct RawMessageRate {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawKeepalive {
+    /// A peer silent this long is pinged.
     pub interval: Spanned<String>,
+    /// No Pong this long after the ping: the peer is dropped.
     pub timeout: Spanned<String>,
 }
