@@ -130,6 +130,35 @@ fn the_example_config_names_the_committed_schema_and_it_is_current() {
     );
 }
 
+/// What every raw struct must carry to stay in step with the loader: `deny_unknown_fields`
+/// (→ `additionalProperties: false`) and a `///` on each field (→ the editor's hover text).
+#[test]
+fn every_mapping_denies_unknown_keys_and_describes_each_key() {
+    let schema = config_schema();
+    let defs = schema["$defs"].as_object().expect("$defs");
+    let mappings = std::iter::once(("(top level)", &schema))
+        .chain(defs.iter().map(|(name, def)| (name.as_str(), def)))
+        .filter(|(_, def)| def.get("properties").is_some());
+    let mut count = 0;
+    for (name, def) in mappings {
+        count += 1;
+        assert_eq!(
+            def["additionalProperties"],
+            Value::Bool(false),
+            "{name}: add #[serde(deny_unknown_fields)]"
+        );
+        for (key, property) in def["properties"].as_object().expect("properties") {
+            assert!(
+                property["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
+                "{name}.{key}: add a /// doc comment to the field"
+            );
+        }
+    }
+    assert!(count > 20, "the raw structs are all there: {count}");
+}
+
 #[test]
 fn every_shipped_config_validates() {
     let validator = validator();
