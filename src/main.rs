@@ -43,13 +43,25 @@ enum Command {
     Check {
         #[arg(long, short)]
         config: PathBuf,
+        /// `json`: one object `{"ok", "errors": [{"file", "line", "column", "path", "message"}]}`
+        /// on stdout instead.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
     },
+    /// Print the JSON Schema (draft 2020-12) of the config file, for editors and CI.
+    Schema,
     /// List or close live sessions through a running wsgate's admin endpoint (the bearer token,
     /// if the endpoint requires one, comes from WSGATE_ADMIN_TOKEN).
     #[command(subcommand)]
     Sessions(wsgate::admin::cli::SessionsCommand),
     /// Print the version.
     Version,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -65,18 +77,28 @@ fn main() -> ExitCode {
             println!("wsgate {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Check { config } => match load(&config) {
-            Ok(_) => {
-                println!("ok");
-                ExitCode::SUCCESS
-            }
-            Err(errors) => {
-                eprintln!("{errors}");
-                ExitCode::from(EXIT_CONFIG)
-            }
-        },
+        Command::Check { config, format } => check(&config, format),
+        Command::Schema => {
+            println!("{:#}", config::schema::config_schema());
+            ExitCode::SUCCESS
+        }
         Command::Run { config, log_format } => run(&config, log_format),
         Command::Sessions(command) => wsgate::admin::cli::main(command),
+    }
+}
+
+fn check(path: &Path, format: CheckFormat) -> ExitCode {
+    let result = load(path).map(drop);
+    match format {
+        CheckFormat::Json => println!("{}", config::schema::check_report(result.as_ref().copied())),
+        CheckFormat::Text => match &result {
+            Ok(()) => println!("ok"),
+            Err(errors) => eprintln!("{errors}"),
+        },
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(EXIT_CONFIG),
     }
 }
 

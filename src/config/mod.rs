@@ -6,7 +6,8 @@
 //!   error with its `file:line:col` and field path;
 //! - [`load`]: read a file (or a string, for tests) and run both.
 //!
-//! [`files::watched_files`] lists the files a loaded config names (what a reload would read).
+//! [`schema`] derives the JSON Schema of the file from [`raw`] and renders `check` errors as
+//! JSON. [`files::watched_files`] lists the files a loaded config names (what a reload would read).
 //!
 //! What the config *means* at run time (certificates loaded, routes indexed, pools built) lives in
 //! `crate::runtime`. Nothing here opens a socket.
@@ -16,6 +17,7 @@ pub mod files;
 pub mod load;
 pub mod policy;
 pub mod raw;
+pub mod schema;
 pub mod units;
 pub mod validate;
 

@@ -13,19 +13,24 @@
 //! and `per_subject:` in [`cluster`].
 
 mod cluster;
+mod limits;
 mod listener;
+mod schema;
 mod session;
+mod spanned;
 
 pub use self::cluster::{RawCluster, RawClusterKey, RawPerSubject};
+pub use self::limits::{RawLimits, RawPerIp};
 pub use self::listener::{RawCertFiles, RawClientAuth, RawListener, RawTls};
 pub use self::session::{RawKeepalive, RawMessageRate, RawSession};
+pub use self::spanned::Spanned;
 
 use std::collections::HashMap;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde_saphyr::Spanned;
 
 /// A list of text values, e.g. `origins: [...]`.
 pub type SpannedList = Spanned<Vec<Spanned<String>>>;
@@ -34,7 +39,7 @@ pub type SpannedList = Spanned<Vec<Spanned<String>>>;
 pub type SpannedMap = Spanned<HashMap<Spanned<String>, Spanned<String>>>;
 
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// Sockets to accept on; at least one.
@@ -59,7 +64,7 @@ pub struct RawConfig {
 }
 
 /// `log`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLog {
     /// `text` or `json`.
@@ -69,7 +74,7 @@ pub struct RawLog {
 }
 
 /// `admin`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     /// `IP:PORT`; keep it on loopback or a management network.
@@ -78,68 +83,33 @@ pub struct RawAdmin {
     pub token_env: Option<Spanned<String>>,
 }
 
-/// `limits`: every key optional; absent = [`crate::config::Limits::default`].
-///
-/// Every value is text (`10s`, `16KiB`; a bare number like `100` is read as text too) so that a
-/// bad value is a validation error reported together with the others, not a serde type error
-/// that stops the parse. Units are parsed by [`crate::config::units`].
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLimits {
-    pub tls_handshake_timeout: Option<Spanned<String>>,
-    pub request_header_timeout: Option<Spanned<String>>,
-    pub max_request_header_bytes: Option<Spanned<String>>,
-    pub max_request_headers: Option<Spanned<String>>,
-    pub backend_connect_timeout: Option<Spanned<String>>,
-    pub backend_handshake_timeout: Option<Spanned<String>>,
-    pub max_relayed_body_bytes: Option<Spanned<String>>,
-    /// Proxied plain requests (`http: proxy`): the client's body, the backend's answer body, and
-    /// the whole exchange.
-    pub max_request_body_bytes: Option<Spanned<String>>,
-    pub max_response_body_bytes: Option<Spanned<String>>,
-    pub http_request_timeout: Option<Spanned<String>>,
-    pub tunnel_idle_timeout: Option<Spanned<String>>,
-    pub tunnel_half_close_timeout: Option<Spanned<String>>,
-    pub drain_timeout: Option<Spanned<String>>,
-    /// Wait for a frame in flight, then for each peer's Close reply, this long.
-    pub close_timeout: Option<Spanned<String>>,
-    /// Spread drain Close frames over this window (`0s` = all at once).
-    pub drain_spread: Option<Spanned<String>>,
-    /// Open client connections in all.
-    pub max_connections: Option<Spanned<String>>,
-    pub per_ip: Option<Spanned<RawPerIp>>,
-}
-
-/// `limits.per_ip`: every key optional.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPerIp {
-    /// `N/s`, `N/m` or `N/h`.
-    pub handshakes: Option<Spanned<String>>,
-    /// Only with `handshakes`; absent = N.
-    pub burst: Option<Spanned<String>>,
-    pub max_connections: Option<Spanned<String>>,
-    /// `local` (default) or `fleet`: for the rate and `max_connections` (fleet needs `cluster:`).
-    pub scope: Option<Spanned<String>>,
-}
-
 /// `routes[i]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     /// Absent or `*`: any host.
     pub host: Option<Spanned<String>>,
+    /// Path prefix starting with `/`; the most specific host + path wins.
     pub path: Spanned<String>,
+    /// A name under `pools:`.
     pub pool: Spanned<String>,
     // The policy keys of [`RawPolicy`], repeated because serde's `flatten` drops both
     // `deny_unknown_fields` and spans.
+    /// Allowed `Origin` headers (else 403): `scheme://host[:port]`, `*.` subdomains, or `"null"`.
     pub origins: Option<Spanned<Vec<RawOrigin>>>,
+    /// Absent = true when `origins` is set; false lets clients without `Origin` pass.
     pub require_origin: Option<Spanned<bool>>,
+    /// Who may upgrade: exactly one of `jwt` / `request`.
     pub auth: Option<Spanned<RawAuth>>,
+    /// Handshakes on the whole route; over it: 429.
     pub rate: Option<Spanned<RawRate>>,
+    /// Open tunnels on this route; over it: 503.
     pub max_connections: Option<Spanned<String>>,
+    /// Live sessions per token `sub` (needs `auth.jwt`).
     pub per_subject: Option<Spanned<RawPerSubject>>,
+    /// Checked for the whole life of a tunnel; merged with `defaults.session` key by key.
     pub session: Option<Spanned<RawSession>>,
+    /// `refuse` (default, 426) or `proxy`: what happens to requests that are not upgrades.
     pub http: Option<Spanned<String>>,
 }
 
@@ -161,14 +131,18 @@ impl RawRoute {
 }
 
 /// `defaults:`, and the policy keys of a route.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPolicy {
     /// `scheme://host[:port]` patterns, or `"null"`.
     pub origins: Option<Spanned<Vec<RawOrigin>>>,
+    /// Absent = true when `origins` is set; false lets clients without `Origin` pass.
     pub require_origin: Option<Spanned<bool>>,
+    /// Who may upgrade: exactly one of `jwt` / `request`.
     pub auth: Option<Spanned<RawAuth>>,
+    /// Handshakes on the whole route; over it: 429.
     pub rate: Option<Spanned<RawRate>>,
+    /// Open tunnels on the route; over it: 503.
     pub max_connections: Option<Spanned<String>>,
     /// Live sessions per token `sub` on each route (needs `auth.jwt`).
     pub per_subject: Option<Spanned<RawPerSubject>>,
@@ -182,7 +156,7 @@ pub struct RawPolicy {
 pub type RawOrigin = Spanned<Option<String>>;
 
 /// A route's (or `defaults:`) `rate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRate {
     /// `N/s`, `N/m` or `N/h`.
@@ -194,52 +168,64 @@ pub struct RawRate {
 }
 
 /// `auth`: exactly one of `jwt` / `request`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAuth {
+    /// Verify a JWT locally.
     pub jwt: Option<Spanned<RawJwt>>,
+    /// Ask an HTTP service (like nginx `auth_request`); 2xx admits.
     pub request: Option<Spanned<RawAuthRequest>>,
     /// Absent = `[header]`.
     pub token_from: Option<Spanned<Vec<Spanned<RawTokenSource>>>>,
+    /// Pass the credential on to the backend; absent = false (removed).
     pub forward_token: Option<Spanned<bool>>,
     /// Claim → header name.
     pub claims_to_headers: Option<SpannedMap>,
 }
 
 /// `auth.jwt`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawJwt {
+    /// At least one; any mix of key sources.
     pub keys: Spanned<Vec<Spanned<RawJwtKey>>>,
+    /// `iss` must equal this; absent = unchecked.
     pub issuer: Option<Spanned<String>>,
+    /// `aud` must contain this; absent = unchecked.
     pub audience: Option<Spanned<String>>,
+    /// Clock skew allowed on `exp`/`nbf`; absent = 30s, at most 10m.
     pub leeway: Option<Spanned<String>>,
     /// Claim → required value.
     pub require: Option<SpannedMap>,
 }
 
 /// `auth.jwt.keys[i]`: exactly one of `file`, `secret_env`, `jwks_file`, `jwks_url`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawJwtKey {
     /// PEM public key, relative to the config file's directory; needs `alg`.
     pub file: Option<Spanned<String>>,
     /// Environment variable holding an HMAC secret; needs an `HS*` `alg`.
     pub secret_env: Option<Spanned<String>>,
+    /// JWKS file, relative to the config file's directory; each key names its `alg`.
     pub jwks_file: Option<Spanned<String>>,
+    /// JWKS document fetched over http(s) and refreshed.
     pub jwks_url: Option<Spanned<String>>,
+    /// The key's algorithm: `RS*`, `PS*`, `ES256`, `ES384`, `EdDSA` or `HS*`.
     pub alg: Option<Spanned<String>>,
     /// Only with `jwks_url`.
     pub refresh: Option<Spanned<String>>,
 }
 
 /// `auth.request`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAuthRequest {
     /// `http://HOST[:PORT]/PATH`.
     pub url: Spanned<String>,
+    /// For the whole auth request.
     pub timeout: Option<Spanned<String>>,
+    /// Headers of the auth answer copied onto the backend request.
     pub copy_headers: Option<SpannedList>,
 }
 
@@ -339,9 +325,10 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for RawChoice<V> {
 pub type RawBalance = RawChoice<Spanned<RawChoice<Spanned<String>>>>;
 
 /// `pools.NAME`. Every key but `backends` optional; counts are text, like [`RawLimits`].
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPool {
+    /// At least one.
     pub backends: Spanned<Vec<RawBackend>>,
     /// Absent = round robin.
     pub balance: Option<Spanned<RawBalance>>,
@@ -351,13 +338,14 @@ pub struct RawPool {
     pub proxy_protocol: Option<Spanned<String>>,
     /// Absent = no active checks.
     pub health: Option<Spanned<RawHealth>>,
+    /// Eject a backend after consecutive connect failures or bad handshakes.
     pub passive: Option<Spanned<RawPassive>>,
     /// 0..=10, at most one less than the number of backends; absent = 0.
     pub retries: Option<Spanned<String>>,
 }
 
 /// `pools.NAME.backends[i]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackend {
     /// `ws://HOST[:PORT][/]` or `wss://HOST[:PORT][/]`.
@@ -367,7 +355,7 @@ pub struct RawBackend {
 }
 
 /// `pools.NAME.tls`: every key optional. Paths are relative to the config file's directory.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackendTls {
     /// PEM CA bundle; absent = the system roots.
@@ -376,26 +364,32 @@ pub struct RawBackendTls {
     pub server_name: Option<Spanned<String>>,
     /// PEM client certificate chain; only with `client_key`.
     pub client_cert: Option<Spanned<String>>,
+    /// PEM private key for `client_cert`.
     pub client_key: Option<Spanned<String>>,
 }
 
 /// `pools.NAME.health`: every key optional.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealth {
+    /// Between checks of one backend; absent = 5s, at least 100ms.
     pub interval: Option<Spanned<String>>,
+    /// Per check; absent = 2s, shorter than `interval`.
     pub timeout: Option<Spanned<String>>,
+    /// Consecutive successes before a down backend is up (1..=100).
     pub rise: Option<Spanned<String>>,
+    /// Consecutive failures before an up backend is down (1..=100).
     pub fall: Option<Spanned<String>>,
     /// `tcp` or `{ websocket: PATH }`; absent = `tcp`.
     pub check: Option<Spanned<RawChoice<Spanned<String>>>>,
 }
 
 /// `pools.NAME.passive`: every key optional.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPassive {
     /// Consecutive failures before ejection; 0 = never.
     pub failures: Option<Spanned<String>>,
+    /// How long an ejected backend stays out.
     pub cooldown: Option<Spanned<String>>,
 }

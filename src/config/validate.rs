@@ -22,7 +22,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
+
+use crate::config::raw::Spanned;
 
 mod admin;
 mod auth;

@@ -4,8 +4,10 @@
 //! rest of [`super`]; their meaning is documented on [`crate::config::cluster`], and they are
 //! checked by `crate::config::validate` (nothing here connects).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
-use serde_saphyr::Spanned;
+
+use super::Spanned;
 
 /// `cluster:` as written: `Some` whenever the key is there, its value `None` when nothing is
 /// under it (so that validation can say what is missing instead of reading it as absent).
@@ -17,7 +19,7 @@ pub fn cluster_key<'de, D: Deserializer<'de>>(deserializer: D) -> Result<RawClus
 }
 
 /// `cluster`: absent = every instance counts alone.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
     /// Required: `redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]` or `rediss://...` (TLS).
@@ -36,7 +38,7 @@ pub struct RawCluster {
 
 /// `per_subject`: live sessions per token `sub` on one route (a route's key replaces the
 /// `defaults:` one whole).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPerSubject {
     /// Required: 1..=100000.

@@ -2,13 +2,16 @@
 //! floor, client certificates (mTLS), PROXY protocol, and whether TLS offers h2. Values stay text like the rest of
 //! [`super`]; validation is `crate::config::validate`.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+
+use super::Spanned;
 
 /// `listeners[i]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawListener {
+    /// Unique; shows up in logs and metrics (A-Z a-z 0-9 - _ .).
     pub name: Spanned<String>,
     /// `IP:PORT`, e.g. `"127.0.0.1:8443"` or `"[::]:443"`.
     pub bind: Spanned<String>,
@@ -21,7 +24,7 @@ pub struct RawListener {
 }
 
 /// `listeners[i].tls`: exactly one of `certificates` / `self_signed`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
     /// Chosen by SNI; the first is the default.
@@ -35,7 +38,7 @@ pub struct RawTls {
 }
 
 /// `listeners[i].tls.client_auth`: paths relative to the config file's directory.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClientAuth {
     /// PEM bundle of the CAs that issue client certificates.
@@ -48,9 +51,11 @@ pub struct RawClientAuth {
 }
 
 /// `listeners[i].tls.certificates[j]`: PEM paths, relative to the config file's directory.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCertFiles {
+    /// PEM certificate chain.
     pub cert: Spanned<String>,
+    /// PEM private key.
     pub key: Spanned<String>,
 }

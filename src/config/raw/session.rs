@@ -3,11 +3,13 @@
 //! and inherit the others; values stay text like the rest of [`super`], and their meaning is
 //! documented on [`crate::config::policy::SessionPolicy`].
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+
+use super::Spanned;
 
 /// `session`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSession {
     /// Absent = true on routes whose auth is `auth.jwt`, else false.
@@ -16,15 +18,18 @@ pub struct RawSession {
     pub max_lifetime: Option<Spanned<String>>,
     /// Sizes (`1MiB`).
     pub max_message: Option<Spanned<String>>,
+    /// Largest single frame payload, at most `max_message`.
     pub max_frame: Option<Spanned<String>>,
+    /// Client → backend data messages; over it: Close 1008.
     pub messages: Option<Spanned<RawMessageRate>>,
+    /// Ping a peer silent for `interval`; no Pong within `timeout`: dropped.
     pub keepalive: Option<Spanned<RawKeepalive>>,
     /// Absent = true.
     pub check_frames: Option<Spanned<bool>>,
 }
 
 /// `session.messages`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMessageRate {
     /// `N/s`, `N/m` or `N/h`.
@@ -34,9 +39,11 @@ pub struct RawMessageRate {
 }
 
 /// `session.keepalive`: both keys required.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawKeepalive {
+    /// A peer silent this long is pinged.
     pub interval: Spanned<String>,
+    /// No Pong this long after the ping: the peer is dropped.
     pub timeout: Spanned<String>,
 }

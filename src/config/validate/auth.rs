@@ -5,13 +5,15 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
 use super::Errors;
 use super::jwt::jwt_config;
 use super::syntax::{http_url, is_query_name, is_token, settable_header};
 use crate::config::policy::{AuthConfig, AuthMethod, AuthRequestConfig, TokenSource};
-use crate::config::raw::{RawAuth, RawAuthRequest, RawTokenSource, SpannedList, SpannedMap};
+use crate::config::raw::{
+    RawAuth, RawAuthRequest, RawTokenSource, Spanned, SpannedList, SpannedMap,
+};
 use crate::config::units::parse_positive_duration;
 
 /// Subprotocol marker of a bare `subprotocol` source: `Sec-WebSocket-Protocol: bearer, TOKEN`.

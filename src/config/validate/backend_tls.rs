@@ -5,13 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_saphyr::Spanned;
-
 use super::keys::read_capped;
 use super::syntax::is_dns_name;
 use super::{Errors, resolve};
 use crate::config::BackendTls;
-use crate::config::raw::RawBackendTls;
+use crate::config::raw::{RawBackendTls, Spanned};
 
 /// `tls` at `at`; `any_wss`: the pool has a `wss://` backend. `None`: errors reported.
 pub(super) fn tls(

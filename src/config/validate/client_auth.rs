@@ -11,7 +11,7 @@ use std::path::Path;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
-use serde_saphyr::Spanned;
+use crate::config::raw::Spanned;
 
 use super::keys::read_capped;
 use super::{Errors, resolve};

@@ -13,7 +13,7 @@ use percent_encoding::percent_decode_str;
 use redis::IntoConnectionInfo;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
 use super::keys::read_capped;
 use super::limits::count_in;
@@ -21,7 +21,7 @@ use super::{Errors, resolve};
 use crate::config::cluster::{
     ClusterConfig, DEFAULT_PREFIX, DEFAULT_TIMEOUT, OnError, OnExceed, PerSubject, Scope, redact,
 };
-use crate::config::raw::{RawClusterKey, RawPerSubject};
+use crate::config::raw::{RawClusterKey, RawPerSubject, Spanned};
 use crate::config::units::parse_duration;
 
 /// Longest `prefix` and `instance`: both are part of every key wsgate writes.

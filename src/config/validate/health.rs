@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use serde_saphyr::Spanned;
-
 use super::Errors;
 use super::limits::count_in;
-use crate::config::raw::{RawChoice, RawHealth, RawPassive};
+use crate::config::raw::{RawChoice, RawHealth, RawPassive, Spanned};
 use crate::config::units::parse_positive_duration;
 use crate::config::{HealthCheck, HealthKind, Passive};
 

@@ -10,13 +10,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
-use serde_saphyr::Spanned;
 
 use super::auth::sorted;
 use super::syntax::http_url;
 use super::{Errors, keys, resolve};
 use crate::config::policy::{JwtConfig, JwtKey};
-use crate::config::raw::{RawJwt, RawJwtKey, SpannedMap};
+use crate::config::raw::{RawJwt, RawJwtKey, Spanned, SpannedMap};
 use crate::config::units::parse_duration;
 
 pub(super) fn jwt_config(

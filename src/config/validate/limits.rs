@@ -5,12 +5,10 @@
 
 use std::time::Duration;
 
-use serde_saphyr::Spanned;
-
 use super::{Errors, cluster};
 use crate::config::Limits;
 use crate::config::policy::{PerIp, Rate};
-use crate::config::raw::{RawLimits, RawPerIp};
+use crate::config::raw::{RawLimits, RawPerIp, Spanned};
 use crate::config::units::{format_size, parse_duration, parse_positive_duration, parse_size};
 
 const KIB: u64 = 1 << 10;

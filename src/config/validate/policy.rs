@@ -9,14 +9,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
 use super::limits::{connection_cap, rate};
 use super::session::SessionParts;
 use super::{Errors, auth, cluster, origin};
 use crate::config::cluster::{PerSubject, Scope};
 use crate::config::policy::{AuthConfig, AuthMethod, Cidr, HttpMode, OriginPolicy, Policy, Rate};
-use crate::config::raw::{RawOrigin, RawPolicy, SpannedList};
+use crate::config::raw::{RawOrigin, RawPolicy, Spanned, SpannedList};
 
 /// One policy block (`defaults:` or a route's own keys), each key `Some` when it was set and
 /// valid.

@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
 use super::limits::count_in;
 use super::syntax::{backend_url, check_name, is_query_name, is_token};
 use super::{Errors, backend_tls, health};
-use crate::config::raw::{RawBackend, RawBalance, RawChoice, RawPool};
+use crate::config::raw::{RawBackend, RawBalance, RawChoice, RawPool, Spanned};
 use crate::config::{BackendConfig, Balance, HashKey, PoolConfig, ProxyVersion};
 
 /// Upper bound of a backend's `weight`: shares finer than 1/1000 mean nothing for a handful of

@@ -6,12 +6,12 @@
 
 use std::time::Duration;
 
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
 use super::Errors;
 use super::limits::{message_rate, size_u64};
 use crate::config::policy::{AuthConfig, AuthMethod, Keepalive, Rate, SessionPolicy};
-use crate::config::raw::{RawKeepalive, RawSession};
+use crate::config::raw::{RawKeepalive, RawSession, Spanned};
 use crate::config::units::{parse_positive_duration, parse_size};
 
 /// Largest `max_message` / `max_frame`: far above any sane WebSocket message, low enough that a

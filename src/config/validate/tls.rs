@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
+
+use crate::config::raw::Spanned;
 
 use super::syntax::self_signed_name;
 use super::{Errors, client_auth, resolve};
