@@ -1,6 +1,7 @@
 //! `wsgate man` and `wsgate completions SHELL` as the package build runs them: the man page is
 //! roff naming every command, each completion script knows the subcommands, and a bad argument
-//! is a usage error (exit 64) that says what is allowed.
+//! is a usage error (exit 64) that says what is allowed. Also the config the Debian package
+//! installs as /etc/wsgate/wsgate.yaml: it checks, and it takes the packaged socket unit's socket.
 
 use std::process::{Command, Output};
 
@@ -89,4 +90,18 @@ fn other_usage_errors_exit_64_and_help_exits_0() {
     assert_eq!(out.status.code(), Some(64), "{out:?}");
     let help = stdout(&wsgate(&["--help"]));
     assert!(help.contains("completions"), "{help}");
+}
+
+#[test]
+fn packaged_config_checks_and_takes_the_socket_units_socket() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = format!("{root}/packaging/deb/wsgate.yaml");
+    assert_eq!(stdout(&wsgate(&["check", "--config", &config])), "ok\n");
+
+    let yaml = std::fs::read_to_string(&config).expect("read packaged config");
+    let socket = std::fs::read_to_string(format!("{root}/systemd/wsgate.socket")).expect("socket");
+    assert!(socket.contains("\nFileDescriptorName=public\n"), "{socket}");
+    assert!(yaml.contains("bind: \"systemd:public\""), "{yaml}");
+    // The placeholder backend is the loopback discard port: an unedited install exposes nothing.
+    assert!(yaml.contains("- url: \"ws://127.0.0.1:9\""), "{yaml}");
 }

@@ -124,7 +124,7 @@ Bearer token for the admin endpoint's session API (\fBsessions\fR).
 \fI/etc/wsgate/wsgate.yaml\fR
 The configuration the packaged systemd unit runs with.
 .TP
-\fI/lib/systemd/system/wsgate.service\fR, \fI/lib/systemd/system/wsgate.socket\fR
+\fI/usr/lib/systemd/system/wsgate.service\fR, \fI/usr/lib/systemd/system/wsgate.socket\fR
 The service (Type=notify, SIGHUP reloads, SIGTERM drains) and its listening socket on port 443,
 passed to the listener bound to \fBsystemd:public\fR.
 .SH "SEE ALSO"
