@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use wsgate::Gateway;
 use wsgate::config::{self, ConfigErrors};
+use wsgate::lifecycle::cli_extras;
 
 /// Exit status for a configuration error (EX_USAGE in sysexits.h).
 const EXIT_CONFIG: u8 = 64;
@@ -56,6 +57,10 @@ enum Command {
     Sessions(wsgate::admin::cli::SessionsCommand),
     /// Print the version.
     Version,
+    /// Print the man page (roff), e.g. `wsgate man | man -l -`.
+    Man,
+    /// Print a shell completion script: bash, zsh or fish.
+    Completions(cli_extras::CompletionsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -71,7 +76,10 @@ enum LogFormat {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match cli_extras::parse::<Cli>() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     match cli.command {
         Command::Version => {
             println!("wsgate {}", env!("CARGO_PKG_VERSION"));
@@ -84,6 +92,8 @@ fn main() -> ExitCode {
         }
         Command::Run { config, log_format } => run(&config, log_format),
         Command::Sessions(command) => wsgate::admin::cli::main(command),
+        Command::Man => cli_extras::man(Cli::command()),
+        Command::Completions(args) => cli_extras::completions(&args, Cli::command()),
     }
 }
 

@@ -4,6 +4,7 @@
 //! signal during a drain, closes everything at once. SIGHUP reloads the config, and so does a
 //! change of a file it names ([`watch`]).
 
+pub mod cli_extras;
 pub mod logging;
 pub mod systemd;
 pub mod watch;
