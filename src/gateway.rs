@@ -67,6 +67,13 @@ pub(crate) fn start_health(rt: &Runtime, stats: &Stats) {
     }
 }
 
+/// Every listener and route `rt` names gets its series at zero (at start and on reload).
+pub(crate) fn prime_metrics(rt: &Runtime, stats: &Stats) {
+    let listeners = rt.listeners.keys().map(String::as_str);
+    let routes = rt.routes.iter().map(|r| r.label.as_str());
+    stats.metrics.prime(listeners, routes);
+}
+
 /// How often keyed limiter state is pruned.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(30);
 
@@ -113,6 +120,7 @@ impl Gateway {
     pub fn new(config: Config) -> Result<Gateway, ConfigErrors> {
         let runtime = Runtime::build(&config, None)?;
         let stats = Arc::new(Stats::default());
+        prime_metrics(&runtime, &stats);
         crate::session::revoke::watch_key_sets(&runtime, &stats.sessions);
         let runtime = Arc::new(ArcSwap::from_pointee(runtime));
         let close_tunnels = CancellationToken::new();

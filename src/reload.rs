@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::ConfigErrors;
-use crate::gateway::start_health;
+use crate::gateway::{prime_metrics, start_health};
 use crate::proxy::accept_set::AcceptSet;
 use crate::runtime::Runtime;
 use crate::stats::Stats;
@@ -120,6 +120,7 @@ impl Reloader {
             })?;
         crate::session::revoke::watch_key_sets(&new, &self.stats.sessions);
         let generation = new.generation;
+        prime_metrics(&new, &self.stats);
         start_health(&new, &self.stats);
         runtime.store(Arc::new(new));
         old.health_stop.cancel();
