@@ -16,9 +16,13 @@ use wsgate::config::AdminBind;
 use wsgate::{Gateway, Shutdown};
 
 fn config(admin: &Path) -> String {
+    config_with_route(admin, "/echo/")
+}
+
+fn config_with_route(admin: &Path, route: &str) -> String {
     format!(
         "listeners:\n  - name: public\n    bind: \"127.0.0.1:0\"\n    tls: {{ self_signed: [localhost] }}\n\
-         routes:\n  - {{ path: /echo/, pool: echo }}\n\
+         routes:\n  - {{ path: {route}, pool: echo }}\n\
          pools:\n  echo:\n    backends: [ {{ url: \"ws://127.0.0.1:9\" }} ]\n\
          admin: {{ bind: \"unix:{}\" }}\n",
         admin.display()
@@ -140,9 +144,13 @@ async fn a_reload_moves_the_admin_endpoint_to_a_new_bind() {
     let (reloader, stop) = start(&config_path).await;
     assert_eq!(get(&a, "/healthz").await.expect("a answers").0, 200);
 
-    std::fs::write(&config_path, config(&b)).expect("rewrite config");
+    std::fs::write(&config_path, config_with_route(&b, "/chat/")).expect("rewrite config");
     within("reload", reloader.reload()).await.expect("reload");
     assert_eq!(get(&b, "/healthz").await.expect("b answers").0, 200);
+    // The reloaded runtime's route has its series from the start too.
+    let (_, metrics) = get(&b, "/metrics").await.expect("scrape b");
+    let fresh = r#"wsgate_handshakes_total{route="*/chat/",outcome="no_route"} 0"#;
+    assert!(metrics.lines().any(|l| l == fresh), "{metrics}");
     assert!(!a.exists(), "the old socket is closed and removed");
     assert!(get(&a, "/healthz").await.is_err());
 

@@ -17,7 +17,7 @@
 pub mod fleet;
 mod guard;
 mod keyed;
-mod known;
+pub(crate) mod known;
 pub mod names;
 pub mod process;
 mod read;
