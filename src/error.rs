@@ -104,6 +104,55 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every refusal once (`AuthDenied` with 401: its reason label is the same whatever the
+    /// status), so counters can start at zero for every reason. The table test checks the list
+    /// against `reason()`.
+    pub const ALL: &[Refusal] = &[
+        Refusal::HeadTimeout,
+        Refusal::HeadTooLarge,
+        Refusal::TooManyHeaders,
+        Refusal::MalformedHead,
+        Refusal::AmbiguousFraming,
+        Refusal::BadTransferEncoding,
+        Refusal::BadTarget,
+        Refusal::BadHost,
+        Refusal::MisdirectedRequest,
+        Refusal::NoRoute,
+        Refusal::NotWebSocket,
+        Refusal::MethodNotAllowed,
+        Refusal::HttpVersion,
+        Refusal::NotConnect,
+        Refusal::NoConnectProtocol,
+        Refusal::ConnectionNotUpgrade,
+        Refusal::BadKey,
+        Refusal::WsVersion,
+        Refusal::BodyOnUpgrade,
+        Refusal::RequestBodyTooLarge,
+        Refusal::RequestBodyTimeout,
+        Refusal::RequestBodyIncomplete,
+        Refusal::OriginMissing,
+        Refusal::OriginNotAllowed,
+        Refusal::DuplicateOrigin,
+        Refusal::TokenMissing,
+        Refusal::TokenInvalid,
+        Refusal::DuplicateToken,
+        Refusal::ClaimsInsufficient,
+        Refusal::AuthDenied(401),
+        Refusal::AuthUnavailable,
+        Refusal::RateLimited,
+        Refusal::RouteRateLimited,
+        Refusal::IpConnectionsFull,
+        Refusal::RouteFull,
+        Refusal::SubjectSessionsFull,
+        Refusal::FleetUnavailable,
+        Refusal::BackendUnavailable,
+        Refusal::BackendConnectTimeout,
+        Refusal::BackendTimeout,
+        Refusal::BackendClosed,
+        Refusal::BackendMalformed,
+        Refusal::BackendBadUpgrade,
+    ];
+
     /// The HTTP status sent to the client.
     pub fn status(self) -> u16 {
         use Refusal::*;
@@ -320,6 +369,13 @@ mod tests {
             (BackendMalformed, 502, "backend_malformed"),
             (BackendBadUpgrade, 502, "backend_bad_upgrade"),
         ];
+        let listed: Vec<&str> = Refusal::ALL.iter().map(|r| r.reason()).collect();
+        let mut tabled: Vec<&str> = table.iter().map(|&(_, _, reason)| reason).collect();
+        tabled.dedup();
+        assert_eq!(
+            listed, tabled,
+            "Refusal::ALL lists every refusal once, in table order"
+        );
         for &(refusal, status, reason) in table {
             assert_eq!(refusal.status(), status, "{refusal:?}");
             assert_eq!(refusal.reason(), reason, "{refusal:?}");

@@ -15,7 +15,8 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Bind, Config, ConfigErrors};
+use crate::admin::server::{AdminDeps, AdminServer};
+use crate::config::{AdminBind, Bind, Config, ConfigErrors};
 use crate::proxy::accept_set::{self, AcceptSet};
 use crate::proxy::listener;
 pub use crate::reload::Reloader;
@@ -59,12 +60,21 @@ pub struct Gateway {
     accept: Arc<AcceptSet>,
     /// `/readyz`: true until a shutdown starts.
     ready: Arc<std::sync::atomic::AtomicBool>,
+    /// The admin endpoint, once [`Gateway::start_admin`] started it (reloads move it).
+    admin: Arc<AdminServer>,
 }
 
 pub(crate) fn start_health(rt: &Runtime, stats: &Stats) {
     for pool in &rt.pools {
         pool.start_health_reporting(rt.health_stop.clone(), Some(&stats.metrics));
     }
+}
+
+/// Every listener and route `rt` names gets its series at zero (at start and on reload).
+pub(crate) fn prime_metrics(rt: &Runtime, stats: &Stats) {
+    let listeners = rt.listeners.keys().map(String::as_str);
+    let routes = rt.routes.iter().map(|r| r.label.as_str());
+    stats.metrics.prime(listeners, routes);
 }
 
 /// How often keyed limiter state is pruned.
@@ -113,6 +123,7 @@ impl Gateway {
     pub fn new(config: Config) -> Result<Gateway, ConfigErrors> {
         let runtime = Runtime::build(&config, None)?;
         let stats = Arc::new(Stats::default());
+        prime_metrics(&runtime, &stats);
         crate::session::revoke::watch_key_sets(&runtime, &stats.sessions);
         let runtime = Arc::new(ArcSwap::from_pointee(runtime));
         let close_tunnels = CancellationToken::new();
@@ -121,6 +132,12 @@ impl Gateway {
             Arc::clone(&stats),
             close_tunnels.clone(),
         );
+        let ready = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let admin = Arc::new(AdminServer::new(AdminDeps {
+            metrics: Arc::clone(&stats.metrics),
+            ready: Arc::clone(&ready),
+            fleet: Arc::clone(&stats.fleet),
+        }));
         Ok(Gateway {
             config,
             runtime,
@@ -128,7 +145,8 @@ impl Gateway {
             close_tunnels,
             hurry: CancellationToken::new(),
             accept: Arc::new(accept),
-            ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            ready,
+            admin,
         })
     }
 
@@ -151,9 +169,16 @@ impl Gateway {
             .map(str::to_owned)
     }
 
-    /// The admin listener address from the config, if any.
-    pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.config.admin
+    /// Where the config puts the admin endpoint, if anywhere.
+    pub fn admin_bind(&self) -> Option<&AdminBind> {
+        self.config.admin.as_ref()
+    }
+
+    /// Bind and serve the admin endpoint `admin.bind` names (TCP or `unix:`), if any, until
+    /// [`Gateway::serve`] ends; from now on a reload that changes `admin.bind` moves it.
+    pub async fn start_admin(&self) -> io::Result<()> {
+        let bind = self.config.admin.as_ref();
+        self.admin.start(bind, self.admin_token()).await
     }
 
     /// A handle that reloads the config file while [`Gateway::serve`] runs.
@@ -163,6 +188,7 @@ impl Gateway {
             Arc::clone(&self.runtime),
             Arc::clone(&self.stats),
             Arc::clone(&self.accept),
+            Arc::clone(&self.admin),
         )
     }
 
@@ -273,6 +299,7 @@ impl Gateway {
         };
         if drained {
             tracing::info!("drained");
+            self.admin.stop().await;
             self.stats.fleet.leave().await;
             return;
         }
@@ -287,6 +314,7 @@ impl Gateway {
         {
             tracing::error!("connections still open after close; exiting anyway");
         }
+        self.admin.stop().await;
         self.stats.fleet.leave().await;
     }
 }

@@ -180,30 +180,13 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> ExitCode {
                 tracing::info!(listener = %l.name, %addr, "listening");
             }
         }
-        if let Some(addr) = gateway.admin_addr() {
-            match tokio::net::TcpListener::bind(addr).await {
-                Ok(listener) => {
-                    let admin_token = gateway.admin_token();
-                    let auth = if admin_token.is_some() {
-                        "bearer"
-                    } else {
-                        "none"
-                    };
-                    tracing::info!(%addr, sessions_auth = auth, "admin endpoint listening");
-                    tokio::spawn(wsgate::admin::serve(
-                        listener,
-                        gateway.stats().metrics(),
-                        gateway.ready_flag(),
-                        std::sync::Arc::clone(&gateway.stats().fleet),
-                        admin_token,
-                        gateway.closer(),
-                    ));
-                }
-                Err(e) => {
-                    eprintln!("wsgate: admin listener on {addr}: {e}");
-                    return ExitCode::from(EXIT_RUNTIME);
-                }
-            }
+        if let Err(e) = gateway.start_admin().await {
+            let bind = gateway
+                .admin_bind()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            eprintln!("wsgate: admin listener on {bind}: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
         }
         wsgate::lifecycle::systemd::ready();
         let _watchdog = wsgate::lifecycle::systemd::spawn_watchdog();

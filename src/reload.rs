@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::admin::server::AdminServer;
 use crate::config::ConfigErrors;
-use crate::gateway::start_health;
+use crate::gateway::{prime_metrics, start_health};
 use crate::proxy::accept_set::AcceptSet;
 use crate::runtime::Runtime;
 use crate::stats::Stats;
@@ -27,6 +28,8 @@ pub struct Reloader {
     /// Applies `log.level` of a reloaded config.
     set_log_level: Option<crate::lifecycle::logging::LevelSetter>,
     stats: Arc<Stats>,
+    /// Follows `admin.bind` (when the gateway started its admin endpoint).
+    admin: Arc<AdminServer>,
 }
 
 impl Reloader {
@@ -35,6 +38,7 @@ impl Reloader {
         runtime: Arc<ArcSwap<Runtime>>,
         stats: Arc<Stats>,
         accept: Arc<AcceptSet>,
+        admin: Arc<AdminServer>,
     ) -> Reloader {
         Reloader {
             path,
@@ -43,6 +47,7 @@ impl Reloader {
             lock: Arc::new(tokio::sync::Mutex::new(())),
             set_log_level: None,
             stats,
+            admin,
         }
     }
 
@@ -120,12 +125,22 @@ impl Reloader {
             })?;
         crate::session::revoke::watch_key_sets(&new, &self.stats.sessions);
         let generation = new.generation;
+        let admin_token = new.admin_token.as_deref().map(str::to_owned);
+        prime_metrics(&new, &self.stats);
         start_health(&new, &self.stats);
         runtime.store(Arc::new(new));
         old.health_stop.cancel();
         // Listeners follow the new config; a failure to bind one is reported, the rest applies.
         for problem in self.accept.reconcile(&config.listeners) {
             tracing::error!(error = %problem, "reload: listener not changed");
+        }
+        // Likewise the admin endpoint: a new `admin.bind` that cannot be bound keeps the old.
+        if let Err(e) = self
+            .admin
+            .reconcile(config.admin.as_ref(), admin_token)
+            .await
+        {
+            tracing::error!(error = %e, "reload: admin endpoint not moved");
         }
         Ok(generation)
     }

@@ -119,12 +119,64 @@ async fn proxy_with_echo() -> (TestProxy, EchoBackend) {
     (proxy, backend)
 }
 
+/// Whether the exposition has a sample line of the family `name` (`name`, `name_total`,
+/// `name_bucket`, ... with or without labels).
+fn has_samples(text: &str, name: &str) -> bool {
+    text.lines().filter(|l| !l.starts_with('#')).any(|l| {
+        l.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with([' ', '{', '_']))
+    })
+}
+
+#[tokio::test]
+async fn every_series_is_there_at_zero_before_the_first_connection() {
+    let (proxy, backend) = proxy_with_echo().await;
+    let admin = start_admin(&proxy).await;
+    let text = admin.scrape().await;
+    for name in wsgate::metrics::names::ALL {
+        assert!(
+            has_samples(&text, name.name),
+            "{} has no sample:\n{text}",
+            name.name
+        );
+    }
+    for name in wsgate::metrics::process::SCRAPED {
+        assert!(has_samples(&text, name), "{name} has no sample:\n{text}");
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    let build = format!(r#"wsgate_build_info{{version="{version}"}}"#);
+    assert_eq!(sample(&text, &build), Some(1.0), "{text}");
+    let fds = sample(&text, "process_open_fds").unwrap_or_default();
+    assert!(fds > 0.0, "{text}");
+    let rss = sample(&text, "process_resident_memory_bytes").unwrap_or_default();
+    assert!(rss > 0.0, "{text}");
+    // Known label values are there at zero: every refusal reason on every route and before
+    // routing, every listener, every limit, every backend.
+    for route in [ROUTE, LIMITED, "none"] {
+        for refusal in wsgate::error::Refusal::ALL {
+            let series = handshakes(route, refusal.reason());
+            assert_eq!(sample(&text, &series), Some(0.0), "{series}:\n{text}");
+        }
+    }
+    let limit = r#"wsgate_limit_refusals_total{route="*/limited/",reason="route_full"}"#;
+    assert_eq!(sample(&text, limit), Some(0.0), "{text}");
+    let accepted = r#"wsgate_connections_accepted_total{listener="test"}"#;
+    assert_eq!(sample(&text, accepted), Some(0.0), "{text}");
+    let up = format!(
+        r#"wsgate_backend_up{{pool="p0",backend="ws://{}"}}"#,
+        backend.addr()
+    );
+    assert_eq!(sample(&text, &up), Some(1.0), "{text}");
+    let closes = r#"wsgate_session_closes_total{route="*/echo/",code="1000",closed_by="client"}"#;
+    assert_eq!(sample(&text, closes), Some(0.0), "{text}");
+}
+
 #[tokio::test]
 async fn metrics_count_tunnels_and_refusals_and_gauges_return_to_zero() {
     let (proxy, backend) = proxy_with_echo().await;
     let admin = start_admin(&proxy).await;
     let text = admin.scrape().await;
-    assert_eq!(sample(&text, &handshakes(ROUTE, "upgraded")), None);
+    assert_eq!(sample(&text, &handshakes(ROUTE, "upgraded")), Some(0.0));
 
     let mut tunnels = Vec::new();
     for i in 0..3 {

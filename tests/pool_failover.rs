@@ -43,6 +43,21 @@ async fn a_refused_backend_is_skipped_with_retries_1() {
 }
 
 #[tokio::test]
+async fn by_default_a_refused_backend_is_skipped_as_nginx_does() {
+    let visits = Visits::new();
+    let live = PoolBackend::start("live", &visits).await;
+    // No `retries:`: min(2, backends - 1) = 1 for two backends.
+    let keys = "passive: { failures: 0 }";
+    let proxy = proxy_for(&[closed_port_url(), live.url()], keys, &[]).await;
+    for _ in 0..4 {
+        let (name, mut ws) = tunnel(&proxy, "/echo/").await;
+        assert_eq!(name, "live");
+        drop(ws.close(None).await);
+    }
+    assert_eq!(proxy.stats().refusals("backend_unavailable"), 0);
+}
+
+#[tokio::test]
 async fn without_retries_a_refused_first_pick_is_502_even_with_a_live_second() {
     let visits = Visits::new();
     let live = PoolBackend::start("live", &visits).await;

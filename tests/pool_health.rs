@@ -89,7 +89,7 @@ async fn tcp_check_takes_a_closed_port_out_and_brings_it_back() {
     let visits = Visits::new();
     let (a, b) = two(&visits).await;
     // No retries and no passive ejection: until the check marks b down, every pick of b is a 502.
-    let keys = "health: { interval: 200ms, timeout: 150ms, rise: 1, fall: 1, check: tcp }, \
+    let keys = "health: { interval: 200ms, timeout: 150ms, rise: 1, fall: 1, check: tcp }, retries: 0, \
                 passive: { failures: 0 }";
     let proxy = proxy_for(&[a.url(), b.url()], keys).await;
     b.close_port();

@@ -34,7 +34,8 @@ pub enum SessionsCommand {
 /// Where the admin endpoint is.
 #[derive(Debug, Args)]
 pub struct Endpoint {
-    /// The admin endpoint, e.g. http://127.0.0.1:9090 (bearer token from WSGATE_ADMIN_TOKEN).
+    /// The admin endpoint, e.g. http://127.0.0.1:9090 or unix:/run/wsgate/admin.sock (bearer
+    /// token from WSGATE_ADMIN_TOKEN).
     #[arg(long)]
     pub admin: String,
 }

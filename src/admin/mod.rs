@@ -12,7 +12,8 @@
 //! over within [`CONNECTION_TIMEOUT`], and `stop` ending the loop and asking open connections
 //! to finish. It also owns routing, the bearer check and the plain answers.
 //!
-//! Does not own binding (the caller passes a listener; `admin: { bind }` in the config), reading
+//! Does not own binding ([`listen`]: TCP or a Unix socket; [`server`] binds and rebinds on
+//! reload what `admin: { bind }` names), reading
 //! the token from the environment (the runtime does, from `admin.token_env`), flipping the ready
 //! flag (the gateway clears it when a drain starts), the metrics themselves, or how a session
 //! honours a close request (`crate::session`, the tunnel task). The `wsgate sessions` client is
@@ -21,6 +22,8 @@
 pub mod cli;
 pub mod client;
 pub mod fleet;
+pub mod listen;
+pub mod server;
 pub mod sessions;
 pub mod time;
 
@@ -36,7 +39,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -70,11 +73,12 @@ struct Shared {
     token: Option<String>,
 }
 
-/// Serve admin requests on `listener` until `stop` is cancelled. `token`, when given, is the
+/// Serve admin requests on `listener` (a `TcpListener` or a bound [`listen::AdminListener`])
+/// until `stop` is cancelled; a Unix socket file is removed when this returns. `token`, when given, is the
 /// bearer `/sessions` and `/sessions/close` require (an empty one admits nobody). Connections open when `stop` fires are
 /// asked to finish their answer and close, each still bounded by [`CONNECTION_TIMEOUT`].
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<listen::AdminListener>,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
     fleet: Arc<Fleet>,
@@ -87,6 +91,7 @@ pub async fn serve(
         fleet,
         token,
     });
+    let listener = listener.into();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {
@@ -97,26 +102,48 @@ pub async fn serve(
         let Ok(permit) = permit else { return };
         let accepted = tokio::select! {
             () = stop.cancelled() => return,
-            r = listener.accept() => r,
+            r = accept(&listener) => r,
         };
-        let tcp = match accepted {
-            Ok((tcp, _)) => tcp,
+        let (shared, stop) = (Arc::clone(&shared), stop.clone());
+        match accepted {
+            Ok(Accepted::Tcp(io)) => {
+                tokio::spawn(async move {
+                    connection(io, shared, stop).await;
+                    drop(permit);
+                });
+            }
+            Ok(Accepted::Unix(io)) => {
+                tokio::spawn(async move {
+                    connection(io, shared, stop).await;
+                    drop(permit);
+                });
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "admin accept failed");
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
-                continue;
             }
-        };
-        let (shared, stop) = (Arc::clone(&shared), stop.clone());
-        tokio::spawn(async move {
-            connection(tcp, shared, stop).await;
-            drop(permit);
-        });
+        }
+    }
+}
+
+/// An accepted admin connection.
+enum Accepted {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+async fn accept(listener: &listen::AdminListener) -> std::io::Result<Accepted> {
+    match listener {
+        listen::AdminListener::Tcp(l) => l.accept().await.map(|(io, _)| Accepted::Tcp(io)),
+        listen::AdminListener::Unix(l, _) => l.accept().await.map(|(io, _)| Accepted::Unix(io)),
     }
 }
 
 /// One connection: one request, answered, then closed; bounded as the module doc says.
-async fn connection(tcp: TcpStream, shared: Arc<Shared>, stop: CancellationToken) {
+async fn connection<IO>(io: IO, shared: Arc<Shared>, stop: CancellationToken)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |req: Request<Incoming>| {
         let shared = Arc::clone(&shared);
         async move { Ok::<_, Infallible>(answer(req, &shared).await) }
@@ -128,7 +155,7 @@ async fn connection(tcp: TcpStream, shared: Arc<Shared>, stop: CancellationToken
         .max_buf_size(MAX_HEAD_BYTES)
         .max_headers(MAX_FIELDS)
         .keep_alive(false);
-    let conn = builder.serve_connection(TokioIo::new(tcp), service);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     let bounded = tokio::time::timeout(CONNECTION_TIMEOUT, async {
         tokio::pin!(conn);
         tokio::select! {

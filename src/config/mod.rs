@@ -45,7 +45,7 @@ pub struct Config {
     pub trusted_proxies: Vec<Cidr>,
     pub log: LogConfig,
     /// The admin listener, if any.
-    pub admin: Option<SocketAddr>,
+    pub admin: Option<AdminBind>,
     /// `admin.token_env`: the environment variable holding the bearer token `/sessions*` need.
     pub admin_token_env: Option<String>,
     /// `cluster:`: the Redis/Valkey this instance shares fleet state through; `None` = alone.
@@ -101,6 +101,25 @@ impl std::fmt::Display for Bind {
         match self {
             Bind::Addr(a) => write!(f, "{a}"),
             Bind::Systemd(n) => write!(f, "systemd:{n}"),
+        }
+    }
+}
+
+/// Where the admin endpoint listens (`admin.bind`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminBind {
+    /// `IP:PORT`: plain HTTP over TCP.
+    Tcp(SocketAddr),
+    /// `unix:/ABSOLUTE/PATH`: a Unix socket, mode 0660, replaced at start when stale, removed on
+    /// exit; access is whoever can open the file.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for AdminBind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminBind::Tcp(a) => write!(f, "{a}"),
+            AdminBind::Unix(p) => write!(f, "unix:{}", p.display()),
         }
     }
 }

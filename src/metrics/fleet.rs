@@ -35,6 +35,47 @@ struct DecisionLabels {
     outcome: &'static str,
 }
 
+/// Every `call` label of [`names::REDIS_CALL_DURATION`].
+pub const CALLS: &[&str] = &[
+    "admit",
+    "subject",
+    "heartbeat",
+    "register",
+    "release",
+    "publish",
+    "fleet",
+];
+
+/// Every `kind` label of [`names::REDIS_ERRORS`].
+pub const ERROR_KINDS: &[&str] = &["timeout", "connection", "script", "down"];
+
+/// Every `(check, outcome)` of [`names::FLEET_DECISIONS`] (`ip_connections` and the rates are
+/// never `replaced`).
+pub const DECISIONS: &[(&str, &[&str])] = &[
+    (
+        "ip_rate",
+        &["allowed", "refused", "error_allowed", "error_refused"],
+    ),
+    (
+        "route_rate",
+        &["allowed", "refused", "error_allowed", "error_refused"],
+    ),
+    (
+        "ip_connections",
+        &["allowed", "refused", "error_allowed", "error_refused"],
+    ),
+    (
+        "subject",
+        &[
+            "allowed",
+            "refused",
+            "replaced",
+            "error_allowed",
+            "error_refused",
+        ],
+    ),
+];
+
 /// The fleet series.
 #[derive(Debug)]
 pub struct FleetMetrics {
@@ -58,6 +99,23 @@ impl FleetMetrics {
             errors: register(r, names::REDIS_ERRORS, &Family::default()),
             decisions: register(r, names::FLEET_DECISIONS, &Family::default()),
             round_trips: AtomicU64::new(0),
+        }
+    }
+
+    /// Every series at zero (the Redis call histograms empty), so a dashboard shows the fleet
+    /// from the first scrape; `wsgate_redis_up` reads 0 until a fleet is configured and answers.
+    pub(super) fn prime(&self) {
+        for &call in CALLS {
+            self.calls.get_or_create_owned(&CallLabels { call });
+        }
+        for &kind in ERROR_KINDS {
+            self.errors.get_or_create_owned(&KindLabels { kind });
+        }
+        for &(check, outcomes) in DECISIONS {
+            for &outcome in outcomes {
+                self.decisions
+                    .get_or_create_owned(&DecisionLabels { check, outcome });
+            }
         }
     }
 

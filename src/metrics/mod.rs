@@ -15,8 +15,11 @@
 //! come from the config. Never a per-address label.
 
 pub mod fleet;
+mod guard;
 mod keyed;
+pub(crate) mod known;
 pub mod names;
+pub mod process;
 mod read;
 
 use std::sync::Arc;
@@ -131,6 +134,8 @@ pub struct Metrics {
     keepalive_pings: Family<session::LegLabels, Counter>,
     keepalive_dead: Family<session::LegLabels, Counter>,
     fleet: fleet::FleetMetrics,
+    /// Registered for its one series at 1; kept so the registry is not its only owner.
+    _build_info: Family<process::BuildLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -151,7 +156,7 @@ impl Metrics {
         use names::*;
         let mut r = Registry::default();
         // Fields are evaluated in order: every family is registered before `r` moves in last.
-        Metrics {
+        let mut metrics = Metrics {
             accepted: Keyed::new(register(&mut r, CONNECTIONS_ACCEPTED, &Family::default())),
             refused_at_accept: Keyed::new(register(
                 &mut r,
@@ -179,8 +184,14 @@ impl Metrics {
             keepalive_pings: register(&mut r, KEEPALIVE_PINGS, &Family::default()),
             keepalive_dead: register(&mut r, KEEPALIVE_DEAD, &Family::default()),
             fleet: fleet::FleetMetrics::register(&mut r),
+            _build_info: process::build_info(&mut r),
             registry: r,
-        }
+        };
+        metrics
+            .registry
+            .register_collector(Box::new(process::ProcessCollector));
+        metrics.prime_fixed();
+        metrics
     }
 
     /// The fleet series (`crate::cluster` updates them).
@@ -349,49 +360,8 @@ impl Metrics {
     }
 }
 
-/// One open tunnel on the gauges: holds them up while it lives, brings them down when dropped.
-#[derive(Debug)]
-pub struct OpenTunnel {
-    metrics: Arc<Metrics>,
-    route: String,
-    route_gauge: Gauge,
-    backend_gauge: Gauge,
-}
-
-impl OpenTunnel {
-    /// Record the close (duration, bytes, who closed); the gauges come down on drop.
-    pub fn closed(&self, duration: Duration, to_backend: u64, to_client: u64, by: &'static str) {
-        self.metrics
-            .tunnel_closed(&self.route, duration, to_backend, to_client, by);
-    }
-}
-
-impl Drop for OpenTunnel {
-    fn drop(&mut self) {
-        self.route_gauge.dec();
-        self.backend_gauge.dec();
-    }
-}
-
-/// Holds a gauge one higher while it lives: up on creation, down on drop, whatever way its
-/// owner ends.
-#[derive(Debug)]
-pub struct GaugeGuard(Gauge);
-
-impl GaugeGuard {
-    fn hold(gauge: Gauge) -> GaugeGuard {
-        gauge.inc();
-        GaugeGuard(gauge)
-    }
-}
-
-impl Drop for GaugeGuard {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
 mod session;
+pub use guard::{GaugeGuard, OpenTunnel};
 pub use session::SessionEnd;
 #[cfg(test)]
 mod tests;

@@ -132,7 +132,7 @@ pub const KEEPALIVE_DEAD: Name = Name {
     help: "Peers found dead by keepalive (no Pong in time), by leg",
 };
 
-/// Gauge, no labels: 1 while the fleet's Redis/Valkey answers, 0 while it does not (absent
+/// Gauge, no labels: 1 while the fleet's Redis/Valkey answers, 0 while it does not (and 0
 /// without `cluster:`).
 pub const REDIS_UP: Name = Name {
     name: "wsgate_redis_up",
@@ -158,7 +158,14 @@ pub const FLEET_DECISIONS: Name = Name {
     help: "Fleet-wide admission checks, by check and outcome",
 };
 
-/// Every entry above, for registration checks.
+/// Gauge, `{version}`: always 1; the version of the running binary rides on the label.
+pub const BUILD_INFO: Name = Name {
+    name: "wsgate_build_info",
+    help: "The running wsgate's version (always 1)",
+};
+
+/// Every entry above, for registration checks. The `process_*` series are listed in
+/// `super::process` (they are read from `/proc` at scrape time, not registered families).
 pub const ALL: &[Name] = &[
     CONNECTIONS_ACCEPTED,
     CONNECTIONS_REFUSED,
@@ -182,4 +189,5 @@ pub const ALL: &[Name] = &[
     REDIS_CALL_DURATION,
     REDIS_ERRORS,
     FLEET_DECISIONS,
+    BUILD_INFO,
 ];

@@ -47,7 +47,8 @@ impl Metrics {
         handshakes + at_accept
     }
 
-    /// Every refusal reason counted so far, with [`Metrics::refusals`] of each.
+    /// Every refusal reason counted so far (not the ones still at zero), with
+    /// [`Metrics::refusals`] of each.
     pub fn refusal_counts(&self) -> BTreeMap<&'static str, u64> {
         let mut counts = BTreeMap::new();
         self.handshakes.for_each(|k, c| {
@@ -58,6 +59,7 @@ impl Metrics {
         self.refused_at_accept.for_each(|k, c| {
             *counts.entry(k.reason).or_default() += c.get();
         });
+        counts.retain(|_, n| *n > 0);
         counts
     }
 

@@ -20,7 +20,7 @@ pub(super) struct ViolationLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct LegLabels {
-    leg: &'static str,
+    pub(super) leg: &'static str,
 }
 
 /// How one session ended, for its series.
@@ -39,6 +39,23 @@ pub struct SessionEnd {
 }
 
 impl Metrics {
+    /// The session series of `route` at zero: the usual close codes and every frame rule.
+    pub(super) fn prime_session(&self, route: &str) {
+        for &(code, closed_by) in super::known::SESSION_CLOSES {
+            self.session_closes.get_or_create_owned(&CloseLabels {
+                route: route.to_owned(),
+                code: code.to_owned(),
+                closed_by,
+            });
+        }
+        for &kind in super::known::VIOLATIONS {
+            self.frame_violations.get_or_create_owned(&ViolationLabels {
+                route: route.to_owned(),
+                kind,
+            });
+        }
+    }
+
     fn session_ended(&self, route: &str, end: &SessionEnd) {
         let code = end
             .code

@@ -171,7 +171,15 @@ fn readers_sum_the_series_over_routes_and_create_none() {
     m.tls_failure("timeout");
     m.tls_failure("handshake");
     m.accepted("public");
-    let before = m.encode();
+    // The process series are read at scrape time and move on their own.
+    let wsgate_series = || {
+        let text = m.encode();
+        text.lines()
+            .filter(|l| !l.contains("process_"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let before = wsgate_series();
     assert_eq!(m.refusals("route_full"), 2);
     assert_eq!(m.refusals("backend_non_101"), 1, "a relayed answer");
     assert_eq!(m.refusals("global_full"), 1, "refused at accept");
@@ -188,7 +196,7 @@ fn readers_sum_the_series_over_routes_and_create_none() {
     assert_eq!(m.tunnels_total(), 2);
     assert_eq!(m.tls_failures(), 2);
     assert_eq!(m.connections_accepted(), 1);
-    assert_eq!(m.encode(), before, "reading created a series");
+    assert!(wsgate_series() == before, "reading created a series");
 }
 
 #[test]

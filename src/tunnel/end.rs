@@ -66,3 +66,91 @@ pub struct Outcome {
     /// Keepalive Pings sent to the client and to the backend.
     pub pings: [u64; 2],
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{End, Violation};
+    use crate::metrics::known;
+    use crate::session::Reason;
+
+    /// Every reason, once. The match below stops compiling when a variant is added: add it here.
+    fn every_reason() -> Vec<Reason> {
+        let all = vec![
+            Reason::TokenExpired,
+            Reason::Lifetime,
+            Reason::Drain,
+            Reason::TooBig { from_client: true },
+            Reason::Protocol { from_client: true },
+            Reason::Rate,
+            Reason::Keepalive { client_dead: true },
+            Reason::Operator {
+                code: 4000,
+                text: String::new(),
+            },
+            Reason::KeyRevoked,
+            Reason::Replaced,
+        ];
+        for r in &all {
+            match r {
+                Reason::TokenExpired
+                | Reason::Lifetime
+                | Reason::Drain
+                | Reason::TooBig { .. }
+                | Reason::Protocol { .. }
+                | Reason::Rate
+                | Reason::Keepalive { .. }
+                | Reason::Operator { .. }
+                | Reason::KeyRevoked
+                | Reason::Replaced => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_end_and_violation_label_is_set_up_at_zero_in_the_metrics() {
+        let mut ends = vec![
+            End::Client,
+            End::Backend,
+            End::ClientError,
+            End::BackendError,
+            End::IdleTimeout,
+            End::HalfCloseTimeout,
+            End::Shutdown,
+        ];
+        ends.extend(every_reason().into_iter().map(End::Wsgate));
+        for end in &ends {
+            match end {
+                End::Client
+                | End::Backend
+                | End::ClientError
+                | End::BackendError
+                | End::IdleTimeout
+                | End::HalfCloseTimeout
+                | End::Wsgate(_)
+                | End::Shutdown => {}
+            }
+            assert!(known::TUNNEL_CLOSED_BY.contains(&end.label()), "{end:?}");
+        }
+        use Violation::*;
+        let violations = [
+            Masking,
+            Rsv,
+            Opcode,
+            Control,
+            Fragmentation,
+            CloseFrame,
+            Length,
+            FrameTooBig,
+            MessageTooBig,
+            Rate,
+        ];
+        for v in violations {
+            match v {
+                Masking | Rsv | Opcode | Control | Fragmentation | CloseFrame | Length
+                | FrameTooBig | MessageTooBig | Rate => {}
+            }
+            assert!(known::VIOLATIONS.contains(&v.label()), "{v:?}");
+        }
+    }
+}

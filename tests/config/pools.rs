@@ -174,7 +174,14 @@ fn absent_keys_take_their_defaults() {
     assert_eq!(pool.balance, Balance::RoundRobin);
     assert!(pool.tls.is_none() && pool.proxy_protocol.is_none() && pool.health.is_none());
     assert_eq!(pool.passive, Passive::default());
-    assert_eq!(pool.retries, 0);
+    // `retries` defaults to min(2, backends - 1), as nginx fails over: 1 with these two.
+    assert_eq!(pool.retries, 1);
+    let last = "      - { url: \"wss://echo.internal:9502\" }\n";
+    let four = POOL_BASE.replace(
+        last,
+        &format!("{last}      - {{ url: \"ws://c:1\" }}\n      - {{ url: \"ws://d:1\" }}\n"),
+    );
+    assert_eq!(echo_pool(&four).retries, 2);
     assert!(pool.backends.iter().all(|b| b.weight == 1));
     assert!(!pool.backends[0].tls && pool.backends[1].tls);
     assert_eq!(pool.backends[1].authority, "echo.internal:9502");

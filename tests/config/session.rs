@@ -328,3 +328,16 @@ fn admin_token_env_names_an_environment_variable() {
         );
     }
 }
+
+#[test]
+fn admin_bind_is_an_address_or_an_absolute_unix_path() {
+    let yaml = format!("{BASE}admin: {{ bind: \"unix:/run/wsgate/admin.sock\" }}\n");
+    let config = load(&yaml).unwrap_or_else(|e| panic!("{e:#?}"));
+    let unix = wsgate::config::AdminBind::Unix("/run/wsgate/admin.sock".into());
+    assert_eq!(config.admin, Some(unix));
+    let yaml = format!("{BASE}admin: {{ bind: \"unix:admin.sock\" }}\n");
+    assert_eq!(
+        only_error(&yaml),
+        "t.yaml:11:16: admin.bind: `unix:admin.sock`: a Unix socket needs an absolute path (e.g. `unix:/run/wsgate/admin.sock`)"
+    );
+}

@@ -88,7 +88,9 @@ fn pool_config(
         Some(p) => health::passive(p, &format!("{at}.passive"), errs),
     };
     let retries = match raw.retries {
-        None => Some(0),
+        // As nginx's `proxy_next_upstream`: a connect failure moves on to another backend by
+        // default, two at most (a third failure in a row is an outage, not a bad backend).
+        None => Some(default_retries(written)),
         Some(r) => retries(&r, written, &format!("{at}.retries"), errs),
     };
     Some(PoolConfig {
@@ -243,6 +245,12 @@ fn proxy_version(text: &str) -> Result<ProxyVersion, String> {
             "`{other}` is not a PROXY protocol version; expected `v1` (text) or `v2` (binary)"
         )),
     }
+}
+
+/// `retries` when the pool does not say: `min(2, backends - 1)`.
+pub(crate) fn default_retries(backends: usize) -> u32 {
+    // At most 2: fits in u32.
+    backends.saturating_sub(1).min(2) as u32
 }
 
 /// `retries`: 0..=[`MAX_RETRIES`], and each retry needs another backend to try.
