@@ -310,3 +310,65 @@ async fn rediss_with_a_private_ca_verifies_the_server() {
         Refused::Unavailable
     );
 }
+
+#[tokio::test]
+async fn the_slot_asked_for_never_counts_against_itself_and_a_refused_one_is_left_out() {
+    let redis = RedisServer::start().await;
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let (m, i) = ("race:{sub:x}:m", "race:{sub:x}:i");
+    let now: i64 = redis::cmd("TIME")
+        .query_async::<(i64, i64)>(&mut conn)
+        .await
+        .map(|(s, us)| s * 1000 + us / 1000)
+        .expect("TIME");
+    // A heartbeat registered gw-a/1 while its own ACQUIRE was on the way.
+    let _: () = redis::cmd("ZADD")
+        .arg(m)
+        .arg(now)
+        .arg("gw-a/1")
+        .query_async(&mut conn)
+        .await
+        .expect("zadd");
+    let _: () = redis::cmd("ZADD")
+        .arg(i)
+        .arg(now)
+        .arg("gw-a")
+        .query_async(&mut conn)
+        .await
+        .expect("zadd");
+    let acquire = |member: &str| {
+        let mut inv = wsgate::cluster::scripts::ACQUIRE.prepare_invoke();
+        inv.key(m)
+            .key(i)
+            .arg(member)
+            .arg("gw-a")
+            .arg(1)
+            .arg(0)
+            .arg(8000)
+            .arg(60000);
+        inv
+    };
+    let (admitted, counted, _): (i64, i64, Vec<String>) = acquire("gw-a/1")
+        .invoke_async(&mut conn)
+        .await
+        .expect("acquire");
+    assert_eq!((admitted, counted), (1, 1));
+    // Full now: gw-a/2 is refused and not left behind.
+    let (admitted, _, _): (i64, i64, Vec<String>) = acquire("gw-a/2")
+        .invoke_async(&mut conn)
+        .await
+        .expect("acquire");
+    assert_eq!(admitted, 0);
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg(m)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .expect("zrange");
+    assert_eq!(members, vec!["gw-a/1".to_owned()]);
+}

@@ -7,6 +7,8 @@
 //!   a second key scores each instance by its last touch. Members of instances not touched
 //!   within the dead interval stop counting and are removed on the spot (a crashed instance's
 //!   slots free themselves). With `close_oldest` the oldest members are evicted and returned.
+//!   The slot asked for never counts against itself (a heartbeat may have registered it while
+//!   the call was on its way), and a refused slot is left out.
 //! - [`TOUCH`]: an instance still holds members under a cap (every heartbeat).
 //! - [`REGISTER`]: put an instance's live members back (after Redis lost its data).
 //! - [`HEARTBEAT`]: the instance list, with its session count; answers how long since this
@@ -54,7 +56,9 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. cutoff)
 local kept = {}
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local owner = string.match(m, '^(.*)/[^/]*$')
-  if owner and live[owner] then
+  if m == ARGV[1] then
+    -- This very slot, put back by a heartbeat that ran meanwhile: not counted twice.
+  elseif owner and live[owner] then
     kept[#kept + 1] = m
   else
     redis.call('ZREM', KEYS[1], m)
@@ -64,6 +68,7 @@ local max = tonumber(ARGV[3])
 local evicted = {}
 if #kept >= max then
   if ARGV[4] ~= '1' then
+    redis.call('ZREM', KEYS[1], ARGV[1])
     return {0, #kept, evicted}
   end
   for j = 1, #kept - max + 1 do

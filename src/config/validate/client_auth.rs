@@ -9,9 +9,9 @@
 
 use std::path::Path;
 
+use crate::config::raw::Spanned;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
-use crate::config::raw::Spanned;
 
 use super::keys::read_capped;
 use super::{Errors, resolve};
