@@ -65,6 +65,10 @@ pub(crate) fn start_health(rt: &Runtime, stats: &Stats) {
     for pool in &rt.pools {
         pool.start_health_reporting(rt.health_stop.clone(), Some(&stats.metrics));
     }
+    // Certificate renewal: started once per manager; a reload that kept one changes nothing.
+    for manager in &rt.acme {
+        manager.start(Arc::clone(&stats.metrics));
+    }
 }
 
 /// How often keyed limiter state is pruned.
@@ -245,6 +249,7 @@ impl Gateway {
             .store(false, std::sync::atomic::Ordering::Relaxed);
         maintenance.abort();
         self.runtime.load().health_stop.cancel();
+        self.runtime.load().acme.iter().for_each(|m| m.stop());
         self.accept.stop_all().await;
         tracker.close();
         let open = self.stats.open_tunnels();

@@ -121,6 +121,11 @@ impl Reloader {
         crate::session::revoke::watch_key_sets(&new, &self.stats.sessions);
         let generation = new.generation;
         start_health(&new, &self.stats);
+        // An `acme` block that changed or went away: its old manager stops renewing now, not
+        // when the last connection holding the old runtime ends.
+        for m in old.acme.iter().filter(|m| !new.acme.iter().any(|n| Arc::ptr_eq(n, m))) {
+            m.stop();
+        }
         runtime.store(Arc::new(new));
         old.health_stop.cancel();
         // Listeners follow the new config; a failure to bind one is reported, the rest applies.

@@ -126,6 +126,7 @@ pools:
         config.listeners[0].tls = Some(TlsConfig {
             certificates: CertSource::Files(vec![pair("a.pem", "a.key"), pair("b.pem", "b.key")]),
             min_version: TlsVersion::V1_2,
+            acme: None,
         });
         config.pools[0].tls = Some(BackendTls {
             ca: Some(at("ca.pem")),

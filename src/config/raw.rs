@@ -17,7 +17,7 @@ mod listener;
 mod session;
 
 pub use self::cluster::{RawCluster, RawClusterKey, RawPerSubject};
-pub use self::listener::{RawCertFiles, RawListener, RawTls};
+pub use self::listener::{RawAcme, RawCertFiles, RawListener, RawTls};
 pub use self::session::{RawKeepalive, RawMessageRate, RawSession};
 
 use std::collections::HashMap;

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::{Location, Spanned};
 
+mod acme;
 mod admin;
 mod auth;
 mod backend_tls;
@@ -260,7 +261,10 @@ fn listeners(
 /// `None`: the section had errors (already reported).
 fn tls(raw: Spanned<RawTls>, at: &str, base_dir: &Path, errs: &mut Errors) -> Option<TlsConfig> {
     let (loc, tls) = (raw.referenced, raw.value);
-    let certificates = cert_source(tls.certificates, tls.self_signed, &loc, at, base_dir, errs);
+    let has_acme = tls.acme.is_some();
+    let acme = (tls.acme).map(|a| acme::acme(a, &format!("{at}.acme"), base_dir, errs));
+    let (files, names) = (tls.certificates, tls.self_signed);
+    let certificates = cert_source(files, names, has_acme, &loc, at, base_dir, errs);
     let min_version = match tls.min_version.as_ref().map(|v| (v, v.value.trim())) {
         None | Some((_, "1.2")) => Some(TlsVersion::V1_2),
         Some((_, "1.3")) => Some(TlsVersion::V1_3),
@@ -274,13 +278,16 @@ fn tls(raw: Spanned<RawTls>, at: &str, base_dir: &Path, errs: &mut Errors) -> Op
     Some(TlsConfig {
         certificates: certificates?,
         min_version: min_version?,
+        acme: acme.map_or(Some(None), |a| a.map(Some))?,
     })
 }
 
-/// Exactly one of `certificates` (non-empty) / `self_signed` (non-empty). `None`: errors reported.
+/// Exactly one of `certificates` (non-empty) / `self_signed` (non-empty), or `acme` with or
+/// without `certificates`. `None`: errors reported.
 fn cert_source(
     files: Option<Spanned<Vec<Spanned<RawCertFiles>>>>,
     names: Option<Spanned<Vec<Spanned<String>>>>,
+    acme: bool,
     tls_loc: &Location,
     at: &str,
     base_dir: &Path,
@@ -293,8 +300,14 @@ fn cert_source(
             errs.at(&names.referenced, format!("{at}.self_signed"), msg);
             return None;
         }
+        (None, None) if acme => CertSource::Files(Vec::new()),
+        (None, Some(names)) if acme => {
+            let msg = "cannot be combined with `acme`; use `certificates` for the names ACME should not serve";
+            errs.at(&names.referenced, format!("{at}.self_signed"), msg);
+            return None;
+        }
         (None, None) => {
-            let msg = "needs `certificates` (PEM files) or `self_signed` (names for a generated certificate)";
+            let msg = "needs `certificates` (PEM files), `acme` or `self_signed` (names for a generated certificate)";
             errs.at(tls_loc, at, msg);
             return None;
         }

@@ -14,6 +14,7 @@
 //! Labels are bounded: reasons and outcomes are `&'static str`; listener, route, pool and backend
 //! come from the config. Never a per-address label.
 
+pub mod acme;
 pub mod fleet;
 mod keyed;
 pub mod names;
@@ -131,6 +132,7 @@ pub struct Metrics {
     keepalive_pings: Family<session::LegLabels, Counter>,
     keepalive_dead: Family<session::LegLabels, Counter>,
     fleet: fleet::FleetMetrics,
+    acme: acme::AcmeMetrics,
 }
 
 impl Default for Metrics {
@@ -179,8 +181,14 @@ impl Metrics {
             keepalive_pings: register(&mut r, KEEPALIVE_PINGS, &Family::default()),
             keepalive_dead: register(&mut r, KEEPALIVE_DEAD, &Family::default()),
             fleet: fleet::FleetMetrics::register(&mut r),
+            acme: acme::AcmeMetrics::register(&mut r),
             registry: r,
         }
+    }
+
+    /// The certificate series (`crate::acme` updates them).
+    pub fn acme(&self) -> &acme::AcmeMetrics {
+        &self.acme
     }
 
     /// The fleet series (`crate::cluster` updates them).

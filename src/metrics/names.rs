@@ -157,6 +157,19 @@ pub const FLEET_DECISIONS: Name = Name {
     help: "Fleet-wide admission checks, by check and outcome",
 };
 
+/// Gauge, `{name}`: days until the ACME certificate serving `name` expires (fractional,
+/// negative once expired; absent until a first certificate exists).
+pub const CERTIFICATE_EXPIRY_DAYS: Name = Name {
+    name: "wsgate_certificate_expiry_days",
+    help: "Days until the automatic (ACME) certificate for a name expires",
+};
+
+/// Counter, `{result}`: `ok`, `error`. An `error` keeps the previous certificate in service.
+pub const ACME_ORDERS: Name = Name {
+    name: "wsgate_acme_orders",
+    help: "ACME certificate orders (first issue and renewals), by result",
+};
+
 /// Every entry above, for registration checks.
 pub const ALL: &[Name] = &[
     CONNECTIONS_ACCEPTED,
@@ -181,4 +194,6 @@ pub const ALL: &[Name] = &[
     REDIS_CALL_DURATION,
     REDIS_ERRORS,
     FLEET_DECISIONS,
+    CERTIFICATE_EXPIRY_DAYS,
+    ACME_ORDERS,
 ];

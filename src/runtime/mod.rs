@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::acme::AcmeManager;
 use crate::admit::RoutePolicy;
 use crate::admit::limits::{GlobalCap, PerIpLimits};
 use crate::config::{Cidr, Config, ConfigError, ConfigErrors, Limits};
@@ -51,6 +52,9 @@ pub struct Runtime {
     /// The bearer token `/sessions*` require, read from `admin.token_env`; `None` when unset in
     /// the config.
     pub admin_token: Option<Arc<str>>,
+    /// One manager per `tls.acme` block, carried over from the previous runtime when the block
+    /// is unchanged (so a reload never starts a new order).
+    pub acme: Vec<Arc<AcmeManager>>,
 }
 
 impl Runtime {
@@ -73,10 +77,20 @@ impl Runtime {
             }
         };
         let mut listeners = HashMap::new();
+        let mut acme: Vec<Arc<AcmeManager>> = Vec::new();
+        let before = previous.map_or(&[][..], |rt| &rt.acme[..]);
         for (i, l) in config.listeners.iter().enumerate() {
+            let manager = l.tls.as_ref().and_then(|t| t.acme.as_ref()).map(|a| {
+                let m = (acme.iter().find(|m| m.config() == a).cloned())
+                    .unwrap_or_else(|| AcmeManager::carry(a, before));
+                if !acme.iter().any(|x| Arc::ptr_eq(x, &m)) {
+                    acme.push(Arc::clone(&m));
+                }
+                m
+            });
             let tls = match &l.tls {
                 None => None,
-                Some(t) => match tls::server_config(t, l.http2) {
+                Some(t) => match tls::server_config(t, l.http2, manager) {
                     Ok(sc) => Some(TlsAcceptor::from(sc)),
                     Err(msgs) => {
                         errors.extend(located(&file, &format!("listeners[{i}].tls"), msgs));
@@ -161,6 +175,7 @@ impl Runtime {
             generation: previous.map_or(1, |rt| rt.generation + 1),
             health_stop: CancellationToken::new(),
             admin_token,
+            acme,
         })
     }
 }
