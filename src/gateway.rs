@@ -41,6 +41,17 @@ pub struct BoundListener {
 }
 
 impl BoundListener {
+    /// A socket the caller bound (and may keep a clone of), for listener `name`: a test that
+    /// must know the port before wsgate starts, or keep it across restarts. Must be called
+    /// inside a tokio runtime.
+    pub fn from_std(name: &str, socket: std::net::TcpListener) -> io::Result<BoundListener> {
+        socket.set_nonblocking(true)?;
+        Ok(BoundListener {
+            name: name.to_owned(),
+            socket: TcpListener::from_std(socket)?,
+        })
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()

@@ -123,7 +123,11 @@ impl Reloader {
         start_health(&new, &self.stats);
         // An `acme` block that changed or went away: its old manager stops renewing now, not
         // when the last connection holding the old runtime ends.
-        for m in old.acme.iter().filter(|m| !new.acme.iter().any(|n| Arc::ptr_eq(n, m))) {
+        for m in old
+            .acme
+            .iter()
+            .filter(|m| !new.acme.iter().any(|n| Arc::ptr_eq(n, m)))
+        {
             m.stop();
         }
         runtime.store(Arc::new(new));

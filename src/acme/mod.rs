@@ -51,12 +51,18 @@ impl Shared {
     }
 
     fn add_challenge(&self, name: &str, key: Arc<CertifiedKey>) {
-        let mut map = self.challenges.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .challenges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         map.insert(name.to_owned(), key);
     }
 
     fn clear_challenges(&self) {
-        let mut map = self.challenges.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .challenges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         map.clear();
     }
 }
@@ -79,7 +85,9 @@ impl AcmeManager {
         match store::Paths::new(config).load_certificate(&config.domains) {
             Ok(Some(stored)) => shared.install(stored),
             Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "acme: stored certificate unusable; a new one will be ordered"),
+            Err(e) => {
+                tracing::warn!(error = %e, "acme: stored certificate unusable; a new one will be ordered")
+            }
         }
         AcmeManager {
             config: config.clone(),
@@ -108,7 +116,11 @@ impl AcmeManager {
 
     /// The certificate to serve, once one exists.
     pub fn certificate(&self) -> Option<Arc<CertifiedKey>> {
-        self.shared.current.load().as_ref().map(|s| Arc::clone(&s.key))
+        self.shared
+            .current
+            .load()
+            .as_ref()
+            .map(|s| Arc::clone(&s.key))
     }
 
     /// The TLS-ALPN-01 certificate for `name` while its validation is under way.

@@ -128,8 +128,13 @@ fn challenge_certificate(name: &str, digest: &[u8]) -> Result<Arc<CertifiedKey>,
     let key = KeyPair::generate().map_err(|e| e.to_string())?;
     let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    // Not `CertifiedKey::from_der`: its consistency check parses the certificate with webpki,
+    // which refuses the critical acmeIdentifier extension this certificate exists to carry.
     let provider = rustls::crypto::aws_lc_rs::default_provider();
-    CertifiedKey::from_der(vec![cert.der().clone()], key, &provider)
-        .map(Arc::new)
-        .map_err(|e| format!("challenge certificate: {e}"))
+    let signer = (provider.key_provider.load_private_key(key))
+        .map_err(|e| format!("challenge certificate key: {e}"))?;
+    Ok(Arc::new(CertifiedKey::new(
+        vec![cert.der().clone()],
+        signer,
+    )))
 }

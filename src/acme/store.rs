@@ -172,7 +172,9 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         }
         let (bytes, after) = rest.split_at(n);
         rest = after;
-        bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+        bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
     };
     (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
 }

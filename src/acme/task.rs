@@ -95,10 +95,13 @@ impl Renewal {
     }
 
     fn report_expiry(&self) {
-        let days = self.shared.not_after().map(|t| match t.duration_since(SystemTime::now()) {
-            Ok(left) => left.as_secs_f64() / 86_400.0,
-            Err(past) => -past.duration().as_secs_f64() / 86_400.0,
-        });
+        let days = self
+            .shared
+            .not_after()
+            .map(|t| match t.duration_since(SystemTime::now()) {
+                Ok(left) => left.as_secs_f64() / 86_400.0,
+                Err(past) => -past.duration().as_secs_f64() / 86_400.0,
+            });
         for name in &self.config.domains {
             self.metrics.acme().expiry_days(name, days);
         }
@@ -126,7 +129,11 @@ fn jittered(d: Duration) -> Duration {
 fn jitter(max: Duration) -> Duration {
     use aws_lc_rs::rand::SecureRandom;
     let mut bytes = [0u8; 4];
-    if max.is_zero() || aws_lc_rs::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+    if max.is_zero()
+        || aws_lc_rs::rand::SystemRandom::new()
+            .fill(&mut bytes)
+            .is_err()
+    {
         return Duration::ZERO;
     }
     max.mul_f64(f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0))

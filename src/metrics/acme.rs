@@ -65,6 +65,8 @@ impl AcmeMetrics {
 
     /// Orders that ended with `result`, for tests.
     pub fn orders(&self, result: &'static str) -> u64 {
-        self.orders.get(&ResultLabels { result }).map_or(0, |c| c.get())
+        self.orders
+            .get(&ResultLabels { result })
+            .map_or(0, |c| c.get())
     }
 }

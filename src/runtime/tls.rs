@@ -55,7 +55,10 @@ pub fn server_config(
         .with_protocol_versions(versions)
         .map_err(|e| vec![format!("TLS versions: {e}")])?
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SniResolver { certs, acme: acme.clone() }));
+        .with_cert_resolver(Arc::new(SniResolver {
+            certs,
+            acme: acme.clone(),
+        }));
     // RFC 6455 upgrades are HTTP/1.1; RFC 8441 extended CONNECT is h2, preferred when offered.
     config.alpn_protocols = if http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
@@ -120,7 +123,9 @@ impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let sni = hello.server_name().map(str::to_ascii_lowercase);
         if let Some(acme) = &self.acme
-            && hello.alpn().is_some_and(|mut p| p.any(|p| p == ACME_TLS_ALPN))
+            && hello
+                .alpn()
+                .is_some_and(|mut p| p.any(|p| p == ACME_TLS_ALPN))
         {
             return acme.challenge(sni.as_deref()?);
         }

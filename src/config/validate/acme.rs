@@ -117,7 +117,9 @@ fn email(text: &str) -> Result<String, String> {
     if valid {
         Ok(text.to_owned())
     } else {
-        Err(format!("`{text}` is not an e-mail address (user@example.com)"))
+        Err(format!(
+            "`{text}` is not an e-mail address (user@example.com)"
+        ))
     }
 }
 
@@ -153,6 +155,9 @@ mod tests {
         assert!(email("a b@example.com").is_err());
         assert!(directory("http://x/dir").unwrap_err().contains("https://"));
         assert!(directory("https:///dir").is_err());
-        assert_eq!(directory(" https://x:14000/dir ").unwrap(), "https://x:14000/dir");
+        assert_eq!(
+            directory(" https://x:14000/dir ").unwrap(),
+            "https://x:14000/dir"
+        );
     }
 }
