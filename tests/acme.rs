@@ -1,7 +1,8 @@
 //! Automatic certificates against a real ACME CA: a private pebble validates TLS-ALPN-01 on
 //! wsgate's own listener (no `PEBBLE_VA_ALWAYS_VALID`). wsgate obtains a certificate for
 //! `localhost`, a restart with the same `state_dir` serves the stored one without a new order,
-//! and a `renew_before` longer than the certificate's lifetime forces a renewal.
+//! a `renew_before` longer than the certificate's lifetime forces a renewal, and a reload that
+//! keeps the `acme` block starts no order (even one that a fresh start would).
 
 mod support;
 
@@ -15,7 +16,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use wsgate::{BoundListener, Gateway, Shutdown, Stats};
+use wsgate::{BoundListener, Gateway, Reloader, Shutdown, Stats};
 
 use support::client::tls_connect;
 use support::pebble::Pebble;
@@ -25,6 +26,7 @@ const ISSUE_WITHIN: Duration = Duration::from_secs(60);
 
 struct Running {
     stats: Arc<Stats>,
+    reloader: Reloader,
     stop: Option<oneshot::Sender<Shutdown>>,
     task: JoinHandle<()>,
 }
@@ -64,10 +66,14 @@ pools:
         pebble.directory(),
         pebble.listener_ca_file().display(),
     );
-    let config = wsgate::config::load_str(&yaml, "wsgate.yaml", dir)
+    // From a file, so that the reloader can read it again.
+    let path = dir.join("wsgate.yaml");
+    std::fs::write(&path, &yaml).expect("write config");
+    let config = wsgate::config::load_file(&path)
         .unwrap_or_else(|e| panic!("test config rejected:\n{e}\n---\n{yaml}"));
     let gateway = Gateway::new(config).unwrap_or_else(|e| panic!("gateway refused: {e}"));
     let stats = gateway.stats();
+    let reloader = gateway.reloader();
     let socket = listener.try_clone().expect("clone the listener");
     let bound = BoundListener::from_std("public", socket).expect("hand the listener in");
     let (tx, rx) = oneshot::channel();
@@ -75,6 +81,7 @@ pools:
     let task = tokio::spawn(gateway.serve(vec![bound], stop));
     Running {
         stats,
+        reloader,
         stop: Some(tx),
         task,
     }
@@ -180,5 +187,14 @@ async fn obtains_reuses_and_renews_a_certificate_from_a_real_acme_ca() {
         run.stats.metrics.acme().orders("ok") == 1
     })
     .await;
+
+    // 4. Reload with the block unchanged: the manager (and its hold after that renewal) is
+    // kept. A new manager would find the stored certificate due and order at once.
+    run.reloader.reload().await.expect("reload");
+    // Nothing must happen: give a wrongly started order the time the ones above took.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(pebble.orders(), 2, "no order on reload:\n{}", pebble.log());
+    let after = served(addr, &client).await.expect("served after reload");
+    assert_eq!(after, renewed);
     run.stop().await;
 }

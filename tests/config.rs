@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use wsgate::config::{CertSource, ConfigError, TlsVersion, load_file, load_str};
 
+#[path = "config/acme.rs"]
+mod acme;
 #[path = "config/cluster.rs"]
 mod cluster;
 #[path = "config/fleet_policy.rs"]

@@ -6,7 +6,7 @@
 //! the DER `notAfter`, see [`not_after`]). Does not own deciding when to renew (`super::task`).
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -101,12 +101,17 @@ impl Paths {
         write_private(&self.account(), &json)
     }
 
+    /// Creates the directory 0700, and makes an existing one (e.g. made by hand, or a
+    /// `StateDirectory=` without `StateDirectoryMode=`) 0700 too.
     fn ensure_dir(&self) -> Result<(), String> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
-            .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))
+            .and_then(|()| {
+                std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
+            })
+            .map_err(|e| format!("cannot create {} (mode 0700): {e}", self.dir.display()))
     }
 }
 

@@ -231,3 +231,33 @@ mod tests {
         }
     }
 }
+
+/// A reload never starts a new ACME order for an unchanged `acme` block: the new runtime holds
+/// the very manager (certificate, renewal task, order in flight) of the old one.
+#[cfg(test)]
+mod acme_reload {
+    use std::sync::Arc;
+
+    use super::Runtime;
+
+    fn config(dir: &std::path::Path, renew_before: &str) -> crate::config::Config {
+        let yaml = format!(
+            "listeners:\n  - name: a\n    bind: \"127.0.0.1:0\"\n    tls:\n      acme:\n        domains: [a.example.com]\n        state_dir: state\n        renew_before: {renew_before}\n  - name: b\n    bind: \"127.0.0.1:0\"\n    tls:\n      acme:\n        domains: [a.example.com]\n        state_dir: state\n        renew_before: {renew_before}\nroutes:\n  - {{ path: /, pool: p }}\npools:\n  p: {{ backends: [ {{ url: \"ws://127.0.0.1:9\" }} ] }}\n"
+        );
+        crate::config::load_str(&yaml, "t.yaml", dir).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn an_unchanged_acme_block_keeps_its_manager_across_reloads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = Runtime::build(&config(dir.path(), "30d"), None).expect("build");
+        // Two listeners with the same block share one manager (one order, one certificate).
+        assert_eq!(first.acme.len(), 1);
+        let same = Runtime::build(&config(dir.path(), "30d"), Some(&first)).expect("reload");
+        assert!(Arc::ptr_eq(&first.acme[0], &same.acme[0]));
+        let changed = Runtime::build(&config(dir.path(), "20d"), Some(&same)).expect("reload");
+        assert!(!Arc::ptr_eq(&same.acme[0], &changed.acme[0]));
+        // Building is offline: nothing was created in the state directory.
+        assert!(!dir.path().join("state").exists());
+    }
+}

@@ -111,8 +111,9 @@ fn self_signed(names: &[String], provider: &CryptoProvider) -> Result<CertifiedK
 }
 
 /// Picks the first certificate whose SAN names cover the SNI name; then the ACME certificate;
-/// then the first one. An `acme-tls/1`-only hello gets the challenge certificate for its name or
-/// nothing (RFC 8737 §3: no other certificate may answer it).
+/// then the first one. An `acme-tls/1`-only hello (RFC 8737 §4: the validation client offers
+/// that single protocol) gets the challenge certificate for its name or nothing (§3: no other
+/// certificate may answer it); a hello offering it among others is an ordinary client.
 #[derive(Debug)]
 struct SniResolver {
     certs: Vec<Arc<CertifiedKey>>,
@@ -123,9 +124,9 @@ impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let sni = hello.server_name().map(str::to_ascii_lowercase);
         if let Some(acme) = &self.acme
-            && hello
-                .alpn()
-                .is_some_and(|mut p| p.any(|p| p == ACME_TLS_ALPN))
+            && hello.alpn().is_some_and(|mut p| {
+                p.next() == Some(ACME_TLS_ALPN) && p.all(|p| p == ACME_TLS_ALPN)
+            })
         {
             return acme.challenge(sni.as_deref()?);
         }
