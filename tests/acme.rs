@@ -1,8 +1,9 @@
 //! Automatic certificates against a real ACME CA: a private pebble validates TLS-ALPN-01 on
 //! wsgate's own listener (no `PEBBLE_VA_ALWAYS_VALID`). wsgate obtains a certificate for
 //! `localhost`, a restart with the same `state_dir` serves the stored one without a new order,
-//! a `renew_before` longer than the certificate's lifetime forces a renewal, and a reload that
-//! keeps the `acme` block starts no order (even one that a fresh start would).
+//! a `renew_before` longer than the certificate's lifetime forces a renewal, a reload that
+//! keeps the `acme` block starts no order (even one that a fresh start would), and a renewal
+//! that fails because the CA is down keeps the current certificate in service.
 
 mod support;
 
@@ -151,7 +152,7 @@ fn mode(path: &Path) -> u32 {
 async fn obtains_reuses_and_renews_a_certificate_from_a_real_acme_ca() {
     let listener = StdListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
-    let pebble = Pebble::start(addr.port()).await;
+    let mut pebble = Pebble::start(addr.port()).await;
     let client = trusting(&pebble.root().await);
     let dir = tempfile::tempdir().expect("temp dir");
 
@@ -196,5 +197,22 @@ async fn obtains_reuses_and_renews_a_certificate_from_a_real_acme_ca() {
     assert_eq!(pebble.orders(), 2, "no order on reload:\n{}", pebble.log());
     let after = served(addr, &client).await.expect("served after reload");
     assert_eq!(after, renewed);
+    run.stop().await;
+
+    // 5. The CA is down when a renewal is due: the order fails, is counted and logged, and the
+    // current certificate stays in service with its expiry gauge.
+    pebble.kill();
+    let run = start(&pebble, dir.path(), "100000d", &listener);
+    support::eventually("the failed renewal counted", || {
+        run.stats.metrics.acme().orders("error") == 1
+    })
+    .await;
+    let kept = served(addr, &client)
+        .await
+        .expect("served after a failed renewal");
+    assert_eq!(kept, renewed, "the current certificate stays in service");
+    let expiry = run.stats.metrics.acme().expiry_of("localhost");
+    assert!(expiry.is_some_and(|d| d > 0.0), "expiry gauge: {expiry:?}");
+    assert_eq!(run.stats.metrics.acme().orders("ok"), 0);
     run.stop().await;
 }

@@ -59,6 +59,9 @@ impl Pebble {
             .arg("-config")
             .arg(&config_path)
             .env("PEBBLE_VA_NOSLEEP", "1")
+            // Pebble refuses 5 % of nonces by default; the client's retry would log a second
+            // `/order-plz` for one order and make [`Pebble::orders`] overcount.
+            .env("PEBBLE_WFE_NONCEREJECT", "0")
             .env_remove("PEBBLE_VA_ALWAYS_VALID")
             // Every order gets fresh authorizations, so each one is really validated.
             .env("PEBBLE_AUTHZREUSE", "0")
@@ -99,6 +102,14 @@ impl Pebble {
             );
             // Process start readiness: poll at a short pace under the deadline above.
             sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Kill pebble now (its files stay): the directory stops answering, as in a CA outage.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 
