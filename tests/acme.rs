@@ -216,3 +216,79 @@ async fn obtains_reuses_and_renews_a_certificate_from_a_real_acme_ca() {
     assert_eq!(run.stats.metrics.acme().orders("ok"), 0);
     run.stop().await;
 }
+
+/// `certificates` beside `acme` win for their own names; an ACME name has no certificate until
+/// one is issued, so its handshake fails (no placeholder is served). The directory here never
+/// answers: the first order fails and is counted, and the file's name is served all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_files_win_beside_acme_and_acme_names_wait_for_theirs() {
+    support::init_tracing();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = support::certs::TestCa::new();
+    let leaf = ca.leaf(&["files.test"]);
+    std::fs::write(dir.path().join("files.pem"), &leaf.cert_pem).expect("write cert");
+    std::fs::write(dir.path().join("files.key"), &leaf.key_pem).expect("write key");
+    // A closed loopback port: the order fails at once.
+    let closed = StdListener::bind("127.0.0.1:0").expect("bind");
+    let directory = format!(
+        "https://127.0.0.1:{}/dir",
+        closed.local_addr().unwrap().port()
+    );
+    drop(closed);
+    let yaml = format!(
+        r#"listeners:
+  - name: public
+    bind: "127.0.0.1:0"
+    tls:
+      certificates:
+        - {{ cert: files.pem, key: files.key }}
+      acme:
+        domains: [localhost]
+        directory: "{directory}"
+        state_dir: state
+routes:
+  - {{ path: "/", pool: p }}
+pools:
+  p: {{ backends: [ {{ url: "ws://127.0.0.1:9" }} ] }}
+"#
+    );
+    let config = wsgate::config::load_str(&yaml, "wsgate.yaml", dir.path())
+        .unwrap_or_else(|e| panic!("test config rejected:\n{e}"));
+    let gateway = Gateway::new(config).unwrap_or_else(|e| panic!("gateway refused: {e}"));
+    let (stats, reloader) = (gateway.stats(), gateway.reloader());
+    let listeners = gateway.bind().expect("bind");
+    let addr = listeners[0].local_addr().expect("addr");
+    let (tx, rx) = oneshot::channel();
+    let stop = async move { rx.await.unwrap_or(Shutdown::Immediate) };
+    let task = tokio::spawn(gateway.serve(listeners, stop));
+    let run = Running {
+        stats,
+        reloader,
+        stop: Some(tx),
+        task,
+    };
+
+    support::eventually("the failed first order counted", || {
+        run.stats.metrics.acme().orders("error") == 1
+    })
+    .await;
+    let files = tls_connect(addr, ca.client_config(), "files.test").await;
+    let served = files
+        .expect("the file's name is served")
+        .get_ref()
+        .1
+        .peer_certificates()
+        .map(|c| c[0].clone().into_owned());
+    assert_eq!(served, Some(leaf.der.clone()));
+    // The server has nothing to offer and sends an alert; a wrong certificate (the file's)
+    // would fail on the client side instead, as not valid for the name.
+    let pending = tls_connect(addr, ca.client_config(), "localhost").await;
+    let error = pending.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        error.contains("alert"),
+        "expected a server alert, got: {error:?}"
+    );
+    // No expiry series while there is no certificate.
+    assert_eq!(run.stats.metrics.acme().expiry_of("localhost"), None);
+    run.stop().await;
+}
