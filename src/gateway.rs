@@ -42,6 +42,17 @@ pub struct BoundListener {
 }
 
 impl BoundListener {
+    /// A socket the caller bound (and may keep a clone of), for listener `name`: a test that
+    /// must know the port before wsgate starts, or keep it across restarts. Must be called
+    /// inside a tokio runtime.
+    pub fn from_std(name: &str, socket: std::net::TcpListener) -> io::Result<BoundListener> {
+        socket.set_nonblocking(true)?;
+        Ok(BoundListener {
+            name: name.to_owned(),
+            socket: TcpListener::from_std(socket)?,
+        })
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
@@ -67,6 +78,10 @@ pub struct Gateway {
 pub(crate) fn start_health(rt: &Runtime, stats: &Stats) {
     for pool in &rt.pools {
         pool.start_health_reporting(rt.health_stop.clone(), Some(&stats.metrics));
+    }
+    // Certificate renewal: started once per manager; a reload that kept one changes nothing.
+    for manager in &rt.acme {
+        manager.start(Arc::clone(&stats.metrics));
     }
 }
 
@@ -271,6 +286,7 @@ impl Gateway {
             .store(false, std::sync::atomic::Ordering::Relaxed);
         maintenance.abort();
         self.runtime.load().health_stop.cancel();
+        self.runtime.load().acme.iter().for_each(|m| m.stop());
         self.accept.stop_all().await;
         tracker.close();
         let open = self.stats.open_tunnels();

@@ -16,6 +16,7 @@
 //! [`Gateway`] ties a validated [`config::Config`] to listeners and a shutdown signal.
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod admin;
 pub mod admit;
 pub mod cluster;

@@ -128,6 +128,15 @@ impl Reloader {
         let admin_token = new.admin_token.as_deref().map(str::to_owned);
         prime_metrics(&new, &self.stats);
         start_health(&new, &self.stats);
+        // An `acme` block that changed or went away: its old manager stops renewing now, not
+        // when the last connection holding the old runtime ends.
+        for m in old
+            .acme
+            .iter()
+            .filter(|m| !new.acme.iter().any(|n| Arc::ptr_eq(n, m)))
+        {
+            m.stop();
+        }
         runtime.store(Arc::new(new));
         old.health_stop.cancel();
         // Listeners follow the new config; a failure to bind one is reported, the rest applies.

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use wsgate::config::{CertSource, ConfigError, TlsVersion, load_file, load_str};
 
+#[path = "config/acme.rs"]
+mod acme;
 #[path = "config/client_auth.rs"]
 mod client_auth;
 #[path = "config/cluster.rs"]
@@ -263,7 +265,7 @@ fn bad_bind_address() {
 fn tls_without_a_certificate() {
     assert_eq!(
         only_error(&BASE.replace("self_signed: [localhost]", "min_version: \"1.3\"")),
-        "t.yaml:5:7: listeners[0].tls: needs `certificates` (PEM files) or `self_signed` (names for a generated certificate)"
+        "t.yaml:5:7: listeners[0].tls: needs `certificates` (PEM files), `acme` or `self_signed` (names for a generated certificate)"
     );
     assert_eq!(
         only_error(&BASE.replace("self_signed: [localhost]", "certificates: []")),

@@ -139,6 +139,7 @@ pools:
                 required: true,
                 crl: Some(at("clients.crl")),
             }),
+            acme: None,
         });
         config.pools[0].tls = Some(BackendTls {
             ca: Some(at("ca.pem")),

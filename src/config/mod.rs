@@ -126,10 +126,13 @@ impl std::fmt::Display for AdminBind {
 
 #[derive(Debug, Clone)]
 pub struct TlsConfig {
+    /// With `acme` set, `Files` may be empty (every name is ACME's).
     pub certificates: CertSource,
     pub min_version: TlsVersion,
     /// `client_auth`: ask clients for a certificate; `None` = never ask.
     pub client_auth: Option<ClientAuth>,
+    /// Certificates obtained automatically; files in `certificates` win for their own names.
+    pub acme: Option<AcmeConfig>,
 }
 
 /// `listeners[i].tls.client_auth`: client certificates (mTLS) verified against `ca`.
@@ -141,6 +144,24 @@ pub struct ClientAuth {
     pub required: bool,
     /// Revocation list file (PEM, one or more lists, or one DER list).
     pub crl: Option<PathBuf>,
+}
+
+/// `tls.acme`: one certificate for `domains`, obtained with TLS-ALPN-01 on the listener itself.
+/// Equal blocks share one long-lived manager across reloads (`crate::acme`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AcmeConfig {
+    /// Lower-case DNS names, in config order; the first is the certificate's main name.
+    pub domains: Vec<String>,
+    /// Contact e-mail address (sent as `mailto:`).
+    pub email: Option<String>,
+    /// Directory URL (https).
+    pub directory: String,
+    /// CA certificate(s) trusted for the directory's HTTPS, instead of the system roots.
+    pub ca: Option<PathBuf>,
+    /// Account key and certificates live here (created 0700, files 0600).
+    pub state_dir: PathBuf,
+    /// Renew once the certificate expires within this.
+    pub renew_before: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -21,7 +21,7 @@ mod spanned;
 
 pub use self::cluster::{RawCluster, RawClusterKey, RawPerSubject};
 pub use self::limits::{RawLimits, RawPerIp};
-pub use self::listener::{RawCertFiles, RawClientAuth, RawListener, RawTls};
+pub use self::listener::{RawAcme, RawCertFiles, RawClientAuth, RawListener, RawTls};
 pub use self::session::{RawKeepalive, RawMessageRate, RawSession};
 pub use self::spanned::Spanned;
 

@@ -26,6 +26,7 @@ use serde_saphyr::Location;
 
 use crate::config::raw::Spanned;
 
+mod acme;
 mod admin;
 mod auth;
 mod backend_tls;

@@ -14,6 +14,7 @@
 //! Labels are bounded: reasons and outcomes are `&'static str`; listener, route, pool and backend
 //! come from the config. Never a per-address label.
 
+pub mod acme;
 pub mod fleet;
 mod guard;
 mod keyed;
@@ -136,6 +137,7 @@ pub struct Metrics {
     fleet: fleet::FleetMetrics,
     /// Registered for its one series at 1; kept so the registry is not its only owner.
     _build_info: Family<process::BuildLabels, Gauge>,
+    acme: acme::AcmeMetrics,
 }
 
 impl Default for Metrics {
@@ -185,6 +187,7 @@ impl Metrics {
             keepalive_dead: register(&mut r, KEEPALIVE_DEAD, &Family::default()),
             fleet: fleet::FleetMetrics::register(&mut r),
             _build_info: process::build_info(&mut r),
+            acme: acme::AcmeMetrics::register(&mut r),
             registry: r,
         };
         metrics
@@ -192,6 +195,11 @@ impl Metrics {
             .register_collector(Box::new(process::ProcessCollector));
         metrics.prime_fixed();
         metrics
+    }
+
+    /// The certificate series (`crate::acme` updates them).
+    pub fn acme(&self) -> &acme::AcmeMetrics {
+        &self.acme
     }
 
     /// The fleet series (`crate::cluster` updates them).

@@ -164,6 +164,19 @@ pub const BUILD_INFO: Name = Name {
     help: "The running wsgate's version (always 1)",
 };
 
+/// Gauge, `{name}`: days until the ACME certificate serving `name` expires (fractional,
+/// negative once expired; absent until a first certificate exists).
+pub const CERTIFICATE_EXPIRY_DAYS: Name = Name {
+    name: "wsgate_certificate_expiry_days",
+    help: "Days until the automatic (ACME) certificate for a name expires",
+};
+
+/// Counter, `{result}`: `ok`, `error`. An `error` keeps the previous certificate in service.
+pub const ACME_ORDERS: Name = Name {
+    name: "wsgate_acme_orders",
+    help: "ACME certificate orders (first issue and renewals), by result",
+};
+
 /// Every entry above, for registration checks. The `process_*` series are listed in
 /// `super::process` (they are read from `/proc` at scrape time, not registered families).
 pub const ALL: &[Name] = &[
@@ -190,4 +203,6 @@ pub const ALL: &[Name] = &[
     REDIS_ERRORS,
     FLEET_DECISIONS,
     BUILD_INFO,
+    CERTIFICATE_EXPIRY_DAYS,
+    ACME_ORDERS,
 ];

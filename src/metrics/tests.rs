@@ -36,6 +36,8 @@ fn every_catalog_entry_is_registered_once_with_its_help() {
     m.fleet().call("admit", Duration::from_micros(300));
     m.fleet().error("timeout");
     m.fleet().decision("subject", "allowed");
+    m.acme().expiry_days("chat.example.com", Some(42.5));
+    m.acme().order("ok");
     let text = m.encode();
     for n in names::ALL {
         assert!(

@@ -74,6 +74,11 @@ pub async fn handle(mut tcp: TcpStream, mut ctx: ConnCtx) {
     match tls::accept(&acceptor, tcp, ctx.runtime.limits.tls_handshake_timeout).await {
         Ok(stream) => {
             let sni = tls::sni(&stream);
+            // RFC 8737 §3: a TLS-ALPN-01 validation ends after the handshake; nothing is served.
+            if stream.get_ref().1.alpn_protocol() == Some(crate::acme::ACME_TLS_ALPN) {
+                tracing::debug!(peer = %ctx.peer, ?sni, "acme-tls/1 validation handshake");
+                return;
+            }
             ctx.client_cert = tls::client_cert(&stream);
             // ALPN chose h2 (offered only with `http2: true`): RFC 8441 streams.
             if stream.get_ref().1.alpn_protocol() == Some(b"h2") {

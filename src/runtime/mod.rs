@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::acme::AcmeManager;
 use crate::admit::RoutePolicy;
 use crate::admit::limits::{GlobalCap, PerIpLimits};
 use crate::config::{Cidr, Config, ConfigError, ConfigErrors, Limits};
@@ -52,6 +53,9 @@ pub struct Runtime {
     /// The bearer token `/sessions*` require, read from `admin.token_env`; `None` when unset in
     /// the config.
     pub admin_token: Option<Arc<str>>,
+    /// One manager per `tls.acme` block, carried over from the previous runtime when the block
+    /// is unchanged (so a reload never starts a new order).
+    pub acme: Vec<Arc<AcmeManager>>,
 }
 
 impl Runtime {
@@ -74,10 +78,20 @@ impl Runtime {
             }
         };
         let mut listeners = HashMap::new();
+        let mut acme: Vec<Arc<AcmeManager>> = Vec::new();
+        let before = previous.map_or(&[][..], |rt| &rt.acme[..]);
         for (i, l) in config.listeners.iter().enumerate() {
+            let manager = l.tls.as_ref().and_then(|t| t.acme.as_ref()).map(|a| {
+                let m = (acme.iter().find(|m| m.config() == a).cloned())
+                    .unwrap_or_else(|| AcmeManager::carry(a, before));
+                if !acme.iter().any(|x| Arc::ptr_eq(x, &m)) {
+                    acme.push(Arc::clone(&m));
+                }
+                m
+            });
             let tls = match &l.tls {
                 None => None,
-                Some(t) => match tls::server_config(t, l.http2) {
+                Some(t) => match tls::server_config(t, l.http2, manager) {
                     Ok(sc) => Some(TlsAcceptor::from(sc)),
                     Err(msgs) => {
                         errors.extend(located(&file, &format!("listeners[{i}].tls"), msgs));
@@ -162,6 +176,7 @@ impl Runtime {
             generation: previous.map_or(1, |rt| rt.generation + 1),
             health_stop: CancellationToken::new(),
             admin_token,
+            acme,
         })
     }
 }
@@ -215,5 +230,35 @@ mod tests {
         if std::env::var("PATH").is_ok_and(|p| !p.is_empty() && !p.contains(' ')) {
             assert!(admin_token("PATH").is_ok());
         }
+    }
+}
+
+/// A reload never starts a new ACME order for an unchanged `acme` block: the new runtime holds
+/// the very manager (certificate, renewal task, order in flight) of the old one.
+#[cfg(test)]
+mod acme_reload {
+    use std::sync::Arc;
+
+    use super::Runtime;
+
+    fn config(dir: &std::path::Path, renew_before: &str) -> crate::config::Config {
+        let yaml = format!(
+            "listeners:\n  - name: a\n    bind: \"127.0.0.1:0\"\n    tls:\n      acme:\n        domains: [a.example.com]\n        state_dir: state\n        renew_before: {renew_before}\n  - name: b\n    bind: \"127.0.0.1:0\"\n    tls:\n      acme:\n        domains: [a.example.com]\n        state_dir: state\n        renew_before: {renew_before}\nroutes:\n  - {{ path: /, pool: p }}\npools:\n  p: {{ backends: [ {{ url: \"ws://127.0.0.1:9\" }} ] }}\n"
+        );
+        crate::config::load_str(&yaml, "t.yaml", dir).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn an_unchanged_acme_block_keeps_its_manager_across_reloads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = Runtime::build(&config(dir.path(), "30d"), None).expect("build");
+        // Two listeners with the same block share one manager (one order, one certificate).
+        assert_eq!(first.acme.len(), 1);
+        let same = Runtime::build(&config(dir.path(), "30d"), Some(&first)).expect("reload");
+        assert!(Arc::ptr_eq(&first.acme[0], &same.acme[0]));
+        let changed = Runtime::build(&config(dir.path(), "20d"), Some(&same)).expect("reload");
+        assert!(!Arc::ptr_eq(&same.acme[0], &changed.acme[0]));
+        // Building is offline: nothing was created in the state directory.
+        assert!(!dir.path().join("state").exists());
     }
 }

@@ -3,7 +3,9 @@
 //! ([`client_auth`](super::client_auth)) when the listener has `client_auth`.
 //!
 //! Owns: PEM loading via `rustls-pki-types` (`PemObject`), the cert/key consistency check, and
-//! choosing a certificate by SNI against each certificate's SAN names (first = default).
+//! choosing a certificate by SNI against each certificate's SAN names (first = default). With
+//! `tls.acme`, files still win for their own names; other names get the ACME certificate
+//! (`crate::acme`), and `acme-tls/1` validation handshakes get the challenge certificate.
 //! Does not own the handshake itself (`proxy::tls`).
 
 use std::sync::Arc;
@@ -15,12 +17,18 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 
+use crate::acme::{ACME_TLS_ALPN, AcmeManager};
 use crate::config::{CertFiles, CertSource, TlsConfig, TlsVersion};
 use crate::runtime::client_auth;
 
 /// Build the rustls server config for one listener. Errors name the files and what is wrong.
-/// `http2`: offer `h2` (RFC 8441 WebSockets over HTTP/2) before `http/1.1`.
-pub fn server_config(tls: &TlsConfig, http2: bool) -> Result<Arc<ServerConfig>, Vec<String>> {
+/// `http2`: offer `h2` (RFC 8441 WebSockets over HTTP/2) before `http/1.1`. `acme`: the
+/// manager of `tls.acme` (required when the block is set).
+pub fn server_config(
+    tls: &TlsConfig,
+    http2: bool,
+    acme: Option<Arc<AcmeManager>>,
+) -> Result<Arc<ServerConfig>, Vec<String>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let certs = match &tls.certificates {
         CertSource::Files(files) => {
@@ -53,13 +61,21 @@ pub fn server_config(tls: &TlsConfig, http2: bool) -> Result<Arc<ServerConfig>, 
         .with_protocol_versions(versions)
         .map_err(|e| vec![format!("TLS versions: {e}")])?
         .with_client_cert_verifier(verifier)
-        .with_cert_resolver(Arc::new(SniResolver { certs }));
+        .with_cert_resolver(Arc::new(SniResolver {
+            certs,
+            acme: acme.clone(),
+        }));
     // RFC 6455 upgrades are HTTP/1.1; RFC 8441 extended CONNECT is h2, preferred when offered.
     config.alpn_protocols = if http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
         vec![b"http/1.1".to_vec()]
     };
+    // RFC 8737 §6.2: validation connections offer only `acme-tls/1`; listed last, so a client
+    // offering it with anything else never gets it.
+    if acme.is_some() {
+        config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
+    }
     // Stateless resumption so returning clients skip the certificate signature; one ticket per
     // handshake (clients use one per connection; the default of two costs CPU for nothing).
     config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
@@ -100,16 +116,28 @@ fn self_signed(names: &[String], provider: &CryptoProvider) -> Result<CertifiedK
         .map_err(|e| format!("self-signed certificate: {e}"))
 }
 
-/// Picks the first certificate whose SAN names cover the SNI name; the first one otherwise.
+/// Picks the first certificate whose SAN names cover the SNI name; then the ACME certificate;
+/// then the first one. An `acme-tls/1`-only hello (RFC 8737 §4: the validation client offers
+/// that single protocol) gets the challenge certificate for its name or nothing (§3: no other
+/// certificate may answer it); a hello offering it among others is an ordinary client.
 #[derive(Debug)]
 struct SniResolver {
     certs: Vec<Arc<CertifiedKey>>,
+    acme: Option<Arc<AcmeManager>>,
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        if self.certs.len() > 1
-            && let Some(name) = hello.server_name()
+        let sni = hello.server_name().map(str::to_ascii_lowercase);
+        if let Some(acme) = &self.acme
+            && hello.alpn().is_some_and(|mut p| {
+                p.next() == Some(ACME_TLS_ALPN) && p.all(|p| p == ACME_TLS_ALPN)
+            })
+        {
+            return acme.challenge(sni.as_deref()?);
+        }
+        if (self.certs.len() > 1 || self.acme.is_some())
+            && let Some(name) = sni.as_deref()
             && let Ok(name) = ServerName::try_from(name)
         {
             let found = self.certs.iter().find(|ck| {
@@ -121,6 +149,11 @@ impl ResolvesServerCert for SniResolver {
             if let Some(ck) = found {
                 return Some(Arc::clone(ck));
             }
+        }
+        if let Some(acme) = &self.acme
+            && (self.certs.is_empty() || sni.as_deref().is_some_and(|n| acme.covers(n)))
+        {
+            return acme.certificate();
         }
         self.certs.first().cloned()
     }

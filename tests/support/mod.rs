@@ -29,6 +29,7 @@ pub mod h2;
 pub mod h2raw;
 pub mod head;
 pub mod hpack;
+pub mod pebble;
 pub mod peer;
 pub mod plain;
 pub mod pools;

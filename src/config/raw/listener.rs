@@ -23,7 +23,7 @@ pub struct RawListener {
     pub http2: Option<Spanned<bool>>,
 }
 
-/// `listeners[i].tls`: exactly one of `certificates` / `self_signed`.
+/// `listeners[i].tls`: `certificates` and/or `acme`, or `self_signed` alone.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
@@ -31,6 +31,8 @@ pub struct RawTls {
     pub certificates: Option<Spanned<Vec<Spanned<RawCertFiles>>>>,
     /// DNS names or IP addresses for an in-memory self-signed certificate.
     pub self_signed: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Certificates obtained and renewed automatically (ACME, TLS-ALPN-01 on this listener).
+    pub acme: Option<Spanned<RawAcme>>,
     /// `"1.2"` or `"1.3"`; absent = 1.2.
     pub min_version: Option<Spanned<String>>,
     /// Ask clients for a certificate (mTLS); absent = never ask.
@@ -58,4 +60,23 @@ pub struct RawCertFiles {
     pub cert: Spanned<String>,
     /// PEM private key.
     pub key: Spanned<String>,
+}
+
+/// `listeners[i].tls.acme`: which names to obtain certificates for, from which directory, and
+/// where to keep the account key and the certificates.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAcme {
+    /// DNS names; one certificate covers them all.
+    pub domains: Spanned<Vec<Spanned<String>>>,
+    /// Contact address given to the CA (`mailto:`); absent = none.
+    pub email: Option<Spanned<String>>,
+    /// The ACME directory URL (https); absent = Let's Encrypt production.
+    pub directory: Option<Spanned<String>>,
+    /// PEM CA certificate(s) trusted for the directory's own HTTPS (private/test CAs).
+    pub ca: Option<Spanned<String>>,
+    /// Account key and certificates; absent = `$STATE_DIRECTORY/acme` or `./acme`.
+    pub state_dir: Option<Spanned<String>>,
+    /// Renew when the certificate expires within this duration; absent = `30d`.
+    pub renew_before: Option<Spanned<String>>,
 }

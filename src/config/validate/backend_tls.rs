@@ -84,14 +84,14 @@ fn server_name(text: &str) -> Result<String, String> {
 }
 
 #[derive(Clone, Copy)]
-enum Pem {
+pub(super) enum Pem {
     Certificate,
     PrivateKey,
 }
 
 /// An optional PEM file at `at`, relative to `base_dir`, readable and holding what `kind` says.
 /// `None` when absent or reported.
-fn pem_file(
+pub(super) fn pem_file(
     raw: Option<&Spanned<String>>,
     at: &str,
     kind: Pem,

@@ -1,6 +1,6 @@
 //! `listeners[i].tls` → [`TlsConfig`]: the certificates (PEM file pairs, only resolved to paths
-//! here and read by `crate::runtime::tls`, or names for a self-signed one), the TLS floor, and
-//! `client_auth` ([`super::client_auth`]).
+//! here and read by `crate::runtime::tls`, or names for a self-signed one), the TLS floor,
+//! `client_auth` ([`super::client_auth`]) and `acme` ([`super::acme`]).
 
 use std::path::Path;
 
@@ -9,7 +9,7 @@ use serde_saphyr::Location;
 use crate::config::raw::Spanned;
 
 use super::syntax::self_signed_name;
-use super::{Errors, client_auth, resolve};
+use super::{Errors, acme, client_auth, resolve};
 use crate::config::raw::{RawCertFiles, RawTls};
 use crate::config::{CertFiles, CertSource, TlsConfig, TlsVersion};
 
@@ -21,7 +21,10 @@ pub(super) fn tls(
     errs: &mut Errors,
 ) -> Option<TlsConfig> {
     let (loc, tls) = (raw.referenced, raw.value);
-    let certificates = cert_source(tls.certificates, tls.self_signed, &loc, at, base_dir, errs);
+    let has_acme = tls.acme.is_some();
+    let acme = (tls.acme).map(|a| acme::acme(a, &format!("{at}.acme"), base_dir, errs));
+    let (files, names) = (tls.certificates, tls.self_signed);
+    let certificates = cert_source(files, names, has_acme, &loc, at, base_dir, errs);
     let min_version = match tls.min_version.as_ref().map(|v| (v, v.value.trim())) {
         None | Some((_, "1.2")) => Some(TlsVersion::V1_2),
         Some((_, "1.3")) => Some(TlsVersion::V1_3),
@@ -42,13 +45,16 @@ pub(super) fn tls(
         certificates: certificates?,
         min_version: min_version?,
         client_auth: client_auth?,
+        acme: acme.map_or(Some(None), |a| a.map(Some))?,
     })
 }
 
-/// Exactly one of `certificates` (non-empty) / `self_signed` (non-empty). `None`: errors reported.
+/// Exactly one of `certificates` (non-empty) / `self_signed` (non-empty), or `acme` with or
+/// without `certificates`. `None`: errors reported.
 fn cert_source(
     files: Option<Spanned<Vec<Spanned<RawCertFiles>>>>,
     names: Option<Spanned<Vec<Spanned<String>>>>,
+    acme: bool,
     tls_loc: &Location,
     at: &str,
     base_dir: &Path,
@@ -61,8 +67,14 @@ fn cert_source(
             errs.at(&names.referenced, format!("{at}.self_signed"), msg);
             return None;
         }
+        (None, None) if acme => CertSource::Files(Vec::new()),
+        (None, Some(names)) if acme => {
+            let msg = "cannot be combined with `acme`; use `certificates` for the names ACME should not serve";
+            errs.at(&names.referenced, format!("{at}.self_signed"), msg);
+            return None;
+        }
         (None, None) => {
-            let msg = "needs `certificates` (PEM files) or `self_signed` (names for a generated certificate)";
+            let msg = "needs `certificates` (PEM files), `acme` or `self_signed` (names for a generated certificate)";
             errs.at(tls_loc, at, msg);
             return None;
         }
