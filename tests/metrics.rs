@@ -133,7 +133,13 @@ async fn every_series_is_there_at_zero_before_the_first_connection() {
     let (proxy, backend) = proxy_with_echo().await;
     let admin = start_admin(&proxy).await;
     let text = admin.scrape().await;
+    // A certificate's days to expiry exist per `tls.acme` name, once it has a certificate: a
+    // zero for a name that has none would read as "expired". This config has no `acme`.
+    let per_certificate = [wsgate::metrics::names::CERTIFICATE_EXPIRY_DAYS.name];
     for name in wsgate::metrics::names::ALL {
+        if per_certificate.contains(&name.name) {
+            continue;
+        }
         assert!(
             has_samples(&text, name.name),
             "{} has no sample:\n{text}",

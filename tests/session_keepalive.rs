@@ -65,7 +65,7 @@ async fn a_client_that_never_answers_pings_is_dead_and_the_backend_gets_1001() {
     );
     assert_eq!(
         sample(&text, &keepalive_series("dead", "backend")),
-        None,
+        Some(0.0),
         "{text}"
     );
     let pings = sample(&text, &keepalive_series("pings", "client"));
@@ -94,7 +94,7 @@ async fn a_backend_that_never_answers_pings_is_dead_and_the_client_gets_1001() {
     );
     assert_eq!(
         sample(&text, &keepalive_series("dead", "client")),
-        None,
+        Some(0.0),
         "{text}"
     );
 }

@@ -17,6 +17,7 @@ use rustls::sign::CertifiedKey;
 use serde::{Deserialize, Serialize};
 
 use crate::config::AcmeConfig;
+use crate::runtime::der::tlv;
 
 /// A certificate ready to serve, and when it stops being valid.
 #[derive(Debug, Clone)]
@@ -162,26 +163,6 @@ pub fn not_after(der: &[u8]) -> Option<SystemTime> {
     let (_, _, after) = tlv(validity)?; // skip notBefore
     let (tag, time, _) = tlv(after)?;
     parse_time(tag, time)
-}
-
-/// One DER TLV: (tag, contents, the bytes after it). Short tags and definite lengths only.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, mut rest) = rest.split_first()?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let (bytes, after) = rest.split_at(n);
-        rest = after;
-        bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
 }
 
 /// UTCTime (`YYMMDDHHMMSSZ`, RFC 5280 §4.1.2.5.1) or GeneralizedTime (`YYYYMMDDHHMMSSZ`).

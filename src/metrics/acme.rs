@@ -32,9 +32,15 @@ pub struct AcmeMetrics {
 
 impl AcmeMetrics {
     pub(super) fn register(r: &mut Registry) -> AcmeMetrics {
+        let orders: Family<ResultLabels, Counter> =
+            register(r, names::ACME_ORDERS, &Family::default());
+        // Both results exist from the first scrape, so `increase()` sees 0, not nothing.
+        for result in ["ok", "error"] {
+            let _ = orders.get_or_create(&ResultLabels { result });
+        }
         AcmeMetrics {
             expiry: register(r, names::CERTIFICATE_EXPIRY_DAYS, &Family::default()),
-            orders: register(r, names::ACME_ORDERS, &Family::default()),
+            orders,
         }
     }
 

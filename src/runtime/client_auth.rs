@@ -16,6 +16,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::ClientCertVerifier;
 
+use super::der::tlv;
 use crate::config::ClientAuth;
 use crate::config::validate::client_auth::{read_ca, read_crls};
 
@@ -120,31 +121,6 @@ fn common_name(mut name: &[u8]) -> Option<&str> {
         }
     }
     None
-}
-
-/// One DER tag-length-value: (tag, contents, what follows). Single-byte tags only (all that a
-/// Name uses); lengths in short form or long form up to 4 bytes.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, mut rest) = rest.split_first()?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        let (bytes, after) = rest.split_at(count);
-        rest = after;
-        bytes
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
-    };
-    if rest.len() < len {
-        return None;
-    }
-    let (contents, after) = rest.split_at(len);
-    Some((tag, contents, after))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! when it arrives (invariant 4).
 
 pub mod client_auth;
+pub mod der;
 pub mod route;
 pub mod tls;
 
