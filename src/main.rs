@@ -130,7 +130,7 @@ fn run(path: &Path, log_format: Option<LogFormat>) -> ExitCode {
         Some(LogFormat::Text) => config::LogFormat::Text,
         None => config.log.format,
     };
-    let set_level = wsgate::lifecycle::logging::init(format, &config.log.level);
+    let (set_level, _log_guard) = wsgate::lifecycle::logging::init(format, &config.log.level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

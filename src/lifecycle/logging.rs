@@ -1,36 +1,46 @@
 //! Logging: tracing to stderr (journald picks it up under systemd), text or JSON lines, the level
-//! from `log.level` (or `WSGATE_LOG`, which wins), changeable by a reload.
+//! from `log.level` (or `WSGATE_LOG`, which wins), changeable by a reload. Lines are formatted on
+//! the calling thread and written by one writer thread ([`super::log_writer`]), so a session
+//! record never puts a `write` to stderr on the data path.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, fmt, reload};
 
+use super::log_writer::{self, LogGuard};
 use crate::config::LogFormat;
 
 /// Sets a new level directive (ignored while `WSGATE_LOG` is set, or when it does not parse).
 pub type LevelSetter = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// Install the global subscriber. Call once, before anything logs.
-pub fn init(format: LogFormat, level: &str) -> LevelSetter {
+/// Install the global subscriber. Call once, before anything logs; keep the guard until the end
+/// of `main` (dropping it writes out what is queued).
+pub fn init(format: LogFormat, level: &str) -> (LevelSetter, Option<LogGuard>) {
     let env_override = std::env::var("WSGATE_LOG").ok();
     let directive = env_override.as_deref().unwrap_or(level);
     let filter = EnvFilter::try_new(directive).unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
+    // Without a writer thread (the system refused one), lines go to stderr directly.
+    let (writer, guard) = match log_writer::spawn(std::io::stderr(), log_writer::QUEUE_LINES) {
+        Ok((writer, guard)) => (BoxMakeWriter::new(writer), Some(guard)),
+        Err(_) => (BoxMakeWriter::new(std::io::stderr), None),
+    };
     let layer = fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         // A closed stderr (journald restarting, a dead pipe) must not turn into a panic.
         .log_internal_errors(false)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let registry = tracing_subscriber::registry().with(filter);
     // A second init (tests) keeps the first subscriber.
     let _ = match format {
         LogFormat::Text => registry.with(layer).try_init(),
         LogFormat::Json => registry.with(layer.json()).try_init(),
     };
-    Arc::new(move |level: &str| {
+    let setter = Arc::new(move |level: &str| {
         if env_override.is_some() {
             return;
         }
@@ -42,5 +52,6 @@ pub fn init(format: LogFormat, level: &str) -> LevelSetter {
             }
             Err(e) => tracing::warn!(level, error = %e, "log level not changed"),
         }
-    })
+    });
+    (setter, guard)
 }

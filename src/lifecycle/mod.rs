@@ -5,6 +5,7 @@
 //! change of a file it names ([`watch`]).
 
 pub mod cli_extras;
+pub mod log_writer;
 pub mod logging;
 pub mod systemd;
 pub mod watch;
