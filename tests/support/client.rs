@@ -169,6 +169,20 @@ pub struct WsRequest {
 }
 
 impl WsRequest {
+    /// A handshake to `path` on a wsgate that is not a [`TestProxy`](super::TestProxy) (a
+    /// `wsgate run` child process), over TLS with `tls`.
+    pub fn to(addr: SocketAddr, tls: Arc<ClientConfig>, path: &str) -> WsRequest {
+        WsRequest {
+            addr,
+            tls: Some(tls),
+            sni: "localhost".into(),
+            host: None,
+            path: path.into(),
+            headers: Vec::new(),
+            config: ws_config(),
+        }
+    }
+
     /// TLS server name to send (default `localhost`; an IP address sends none).
     pub fn sni(mut self, sni: &str) -> Self {
         self.sni = sni.into();
