@@ -236,7 +236,7 @@ proptest! {
         sent in spelling(),
     ) {
         let pattern = spell(&Origin { host: format!("*.{}", o.host), ..o.clone() }, &listed);
-        let a = allow(&[pattern.clone()]);
+        let a = allow(std::slice::from_ref(&pattern));
         let host = |host: String| Origin { host, ..o.clone() };
         let mut tricks = vec![
             o.clone(),

@@ -43,7 +43,7 @@ fn rules() -> impl Strategy<Value = Rules> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
     fn a_corrupted_stream_gets_a_verdict_in_any_chunking(
@@ -80,7 +80,7 @@ proptest! {
             }
         }
         let bytes = frames.concat();
-        let from_client = s.from_client();
+        let from_client = s.client_side();
         let whole = run(&mut Tracker::new(from_client, rules), &[&bytes])?;
         let chunks = cut(&bytes, cut_points(&frames, bytes.len(), &cuts));
         prop_assert_eq!(run(&mut Tracker::new(from_client, rules), &chunks)?, whole.clone());
@@ -96,7 +96,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1500))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn any_bytes_get_a_verdict_in_any_chunking(

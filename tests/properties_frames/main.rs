@@ -20,13 +20,13 @@ use wsgate::tunnel::frames::{Tracker, Violation};
 use stream::{Piece, checked, cut, cut_points, cuts, run, stream};
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
     fn a_valid_stream_reads_the_same_in_any_chunking(s in stream(), cuts in cuts()) {
         let frames = s.frames();
         let bytes = frames.concat();
-        let mut t = Tracker::new(s.from_client(), checked());
+        let mut t = Tracker::new(s.client_side(), checked());
         let whole = run(&mut t, &[&bytes])?;
         let want = s.expected(s.pieces.len());
         prop_assert_eq!(whole.bad, None);
@@ -34,7 +34,7 @@ proptest! {
         prop_assert_eq!(&whole.controls, &want.controls);
         prop_assert!(whole.out == want.out, "forwarded bytes are not the stream less our Pongs");
         let chunks = cut(&bytes, cut_points(&frames, bytes.len(), &cuts));
-        let mut t = Tracker::new(s.from_client(), checked());
+        let mut t = Tracker::new(s.client_side(), checked());
         prop_assert_eq!(run(&mut t, &chunks)?, whole);
         prop_assert!(t.at_boundary());
     }
@@ -81,7 +81,7 @@ proptest! {
         let mut want_trace = s.expected(k);
         want_trace.bad = Some(want);
         for chunks in [vec![&bytes[..]], cut(&bytes, cut_points(&frames, bytes.len(), &cuts))] {
-            let mut tr = run(&mut Tracker::new(s.from_client(), checked()), &chunks)?;
+            let mut tr = run(&mut Tracker::new(s.client_side(), checked()), &chunks)?;
             tr.boundaries.clear();
             prop_assert_eq!(&tr, &want_trace, "frame {} of {:?}", k, s.pieces.get(k));
         }

@@ -55,7 +55,8 @@ impl Stream {
         self.pieces.iter().map(|p| p.bytes(self.mask)).collect()
     }
 
-    pub fn from_client(&self) -> bool {
+    /// Masked streams are the client's.
+    pub fn client_side(&self) -> bool {
         self.mask.is_some()
     }
 
@@ -96,8 +97,10 @@ fn control() -> impl Strategy<Value = Piece> {
     ]
 }
 
-/// One data message: its fragments, each possibly followed by a control frame.
-fn message() -> impl Strategy<Value = (u8, Vec<(Vec<u8>, Option<Piece>)>)> {
+/// A data message: its opcode, then each fragment's payload and the control frame after it.
+type Message = (u8, Vec<(Vec<u8>, Option<Piece>)>);
+
+fn message() -> impl Strategy<Value = Message> {
     (
         prop::sample::select(vec![0x1u8, 0x2]),
         prop::collection::vec((payload(40), prop::option::weighted(0.3, control())), 1..4),
