@@ -1,7 +1,9 @@
 //! Origin policy (RFC 6454 origins as browsers send them): exact scheme + host + port, with
 //! default ports normalised and hosts compared case-insensitively; `*.example.com` matches one or
 //! more labels below `example.com` and nothing else (never `example.com` itself, never
-//! `evilexample.com`, never `example.com.evil.test`); `null` only when listed.
+//! `evilexample.com`, never `example.com.evil.test`); `null` only when listed. A host is an IPv6
+//! literal or non-empty dot-separated labels of letters, digits, `-` and `_`; anything else is
+//! refused before matching.
 //!
 //! Owns: compiling the configured patterns and judging one request. Does not own the pattern
 //! syntax errors of the config file (`config::validate`), which this re-checks defensively.
@@ -131,16 +133,22 @@ fn parse(text: &str) -> Option<Origin> {
         let addr: std::net::Ipv6Addr = addr.parse().ok()?;
         (format!("[{addr}]"), after.strip_prefix(':'))
     } else {
-        match rest.split_once(':') {
-            Some((h, p)) => (h.to_ascii_lowercase(), Some(p)),
-            None => (rest.to_ascii_lowercase(), None),
+        let (h, p) = match rest.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        };
+        // A name or an IPv4 address: non-empty dot-separated labels, so no `[`, `]` or `..`
+        // that a browser could never have put in an origin.
+        let label = |l: &str| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        };
+        if !h.split('.').all(label) {
+            return None;
         }
+        (h.to_ascii_lowercase(), p)
     };
-    let valid =
-        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':');
-    if host.is_empty() || !host.bytes().all(valid) || host.starts_with('.') || host.ends_with('.') {
-        return None;
-    }
     let port = match port {
         None => default_port,
         Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok()?,
@@ -198,6 +206,12 @@ mod tests {
             "null",
             "https://app.example.com/path",
             "https://user@app.example.com",
+            "https://x[.example.com",
+            "https://x].example.com",
+            "https://a..example.com",
+            "https://a..b.example.com",
+            "https://.example.com",
+            "https://app.example.com.",
             "garbage",
         ] {
             assert_eq!(

@@ -85,6 +85,18 @@ pub fn format_size(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
+/// Formats a duration the way an operator would write it, for messages: whole seconds as `30s`,
+/// anything else in milliseconds (`1500ms`); below a millisecond is dropped, as the config
+/// cannot express it. [`parse_duration`] reads it back.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 /// Splits `"  16KiB "` into `(16, "KiB")`; one optional space between number and unit is allowed.
 fn split_number<'a>(text: &'a str, hint: &str) -> Result<(u64, &'a str), String> {
     let trimmed = text.trim();

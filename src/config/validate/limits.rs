@@ -9,7 +9,9 @@ use super::{Errors, cluster};
 use crate::config::Limits;
 use crate::config::policy::{PerIp, Rate};
 use crate::config::raw::{RawLimits, RawPerIp, Spanned};
-use crate::config::units::{format_size, parse_duration, parse_positive_duration, parse_size};
+use crate::config::units::{
+    format_duration, format_size, parse_duration, parse_positive_duration, parse_size,
+};
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
@@ -56,7 +58,7 @@ pub(super) fn limits(raw: RawLimits, has_cluster: bool, errs: &mut Errors) -> Li
     {
         let msg = format!(
             "must be shorter than `drain_timeout` ({}): the last Close frames would go out after the drain deadline",
-            millis_text(limits.drain_timeout)
+            format_duration(limits.drain_timeout)
         );
         errs.at(&at, "limits.drain_spread", msg);
     }
@@ -193,16 +195,6 @@ pub(super) fn size_u64(text: &str, min: u64, max: u64) -> Result<u64, String> {
         ));
     }
     Ok(n)
-}
-
-/// `30s` or `1500ms`, the way an operator writes it, for messages.
-fn millis_text(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
 }
 
 /// A whole number in `min..=max`; the message names the range.
