@@ -3,7 +3,8 @@
 //!
 //! Data payload bytes pass through as they come ([`Action::Pass`]); nothing of a data frame is
 //! buffered. Only two things are held, and only while they are incomplete: a frame header split
-//! across reads (at most 14 bytes) and a control frame (at most 131 bytes), so that wsgate can
+//! across reads (at most 14 bytes) and a control frame (at most 139 bytes: a 125-byte payload
+//! behind a header that may spell its length in a longer form than needed), so that wsgate can
 //! judge a Close code, absorb the Pongs that answer its own Pings, and refuse a bad frame before
 //! any byte of it was forwarded. An idle direction holds no allocation.
 //!
