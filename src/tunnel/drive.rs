@@ -58,98 +58,113 @@ const CLIENT: usize = 0;
 const BACKEND: usize = 1;
 
 /// Run the session until it ends. `handle` carries close requests in and counters out.
-pub async fn drive<C, B>(
-    client: &mut C,
-    backend: &mut B,
-    first: (Vec<u8>, Vec<u8>),
-    mut setup: Setup,
-    handle: &Handle,
-) -> Outcome
+///
+/// A function returning an `async move` block rather than an `async fn`, and everything the
+/// tunnel task already holds is borrowed, not moved in: each would otherwise be kept twice in
+/// every session's task (see `tunnel::run`). `first` holds the bytes each side sent before the
+/// tunnel (to the backend, to the client); they are taken from there.
+pub fn drive<'a, C, B>(
+    client: &'a mut C,
+    backend: &'a mut B,
+    first: (&'a mut Vec<u8>, &'a mut Vec<u8>),
+    setup: &'a mut Setup,
+    handle: &'a Handle,
+) -> impl Future<Output = Outcome> + 'a
 where
     C: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut up_tracker = Tracker::new(true, setup.client_rules);
-    up_tracker.gate = setup.gate.take();
-    let mut up = Half::new(up_tracker, first.0);
-    let mut down = Half::new(Tracker::new(false, setup.backend_rules), first.1);
-    let now = Instant::now();
-    let mut c = Clocks {
-        timeouts: setup.timeouts,
-        last_active: now,
-        half_closed_at: None,
-        last_rx: [now; 2],
-        ping_due: [None; 2],
-        first_done: None,
-        first_close: None,
-        pings: [0; 2],
-    };
-    let mut closing: Option<Closing> = None;
-    let mut timer: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep_until(next_deadline(
-        &c, &setup, &closing,
-    )));
-    let mut requested = pin!(handle.close_requested());
-    // The first poll registers this task with the handle's notifier; after that the future is
-    // polled again only once a request is flagged (the notifier wakes the task for it).
-    let mut registered = false;
-    poll_fn(|cx| {
-        loop {
-            if closing.is_none()
-                && (!registered || handle.is_asked())
-                && let Poll::Ready(reason) = requested.as_mut().poll(cx)
-            {
-                closing = Some(Closing::start(reason, &mut up, &mut down, &setup));
+    async move {
+        let mut up = Half::new(client_tracker(setup), std::mem::take(first.0));
+        let mut down = Half::new(
+            Tracker::new(false, setup.backend_rules),
+            std::mem::take(first.1),
+        );
+        let now = Instant::now();
+        let mut c = Clocks {
+            timeouts: setup.timeouts,
+            last_active: now,
+            half_closed_at: None,
+            last_rx: [now; 2],
+            ping_due: [None; 2],
+            first_done: None,
+            first_close: None,
+            pings: [0; 2],
+        };
+        let mut closing: Option<Closing> = None;
+        let mut timer: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep_until(next_deadline(
+            &c, &setup, &closing,
+        )));
+        let mut requested = pin!(handle.close_requested());
+        // The first poll registers this task with the handle's notifier; after that the future is
+        // polled again only once a request is flagged (the notifier wakes the task for it).
+        let mut registered = false;
+        poll_fn(|cx| {
+            loop {
+                if closing.is_none()
+                    && (!registered || handle.is_asked())
+                    && let Poll::Ready(reason) = requested.as_mut().poll(cx)
+                {
+                    closing = Some(Closing::start(reason, &mut up, &mut down, &setup));
+                }
+                registered = true;
+                let result = poll_both(cx, client, backend, &mut up, &mut down, &mut c.first_done);
+                publish(handle, &up, &down);
+                note_activity(&mut c, &mut up, &mut down);
+                if closing.is_none()
+                    && let Some(reason) = violation_reason(&up, &down)
+                {
+                    closing = Some(Closing::start(reason, &mut up, &mut down, &setup));
+                    continue;
+                }
+                if let Poll::Ready(end) = result {
+                    let end = match &closing {
+                        Some(cl) if !matches!(end, End::ClientError | End::BackendError) => {
+                            End::Wsgate(cl.reason.clone())
+                        }
+                        _ => end,
+                    };
+                    return Poll::Ready(outcome(end, &c, &closing, &up, &down));
+                }
+                if closing.is_none()
+                    && up.peer_close.is_some()
+                    && down.peer_close.is_some()
+                    && poll_shut_both(cx, client, backend, &up, &down)
+                {
+                    // Both Closes passed: the close handshake is complete (§7.1.1, the server
+                    // closes the connection first), whoever started it.
+                    return Poll::Ready(outcome(End::Client, &c, &closing, &up, &down));
+                }
+                if let Some(cl) = closing.as_mut()
+                    && cl.poll_finished(cx, client, backend, &mut up, &mut down)
+                {
+                    let end = End::Wsgate(cl.reason.clone());
+                    return Poll::Ready(outcome(end, &c, &closing, &up, &down));
+                }
+                let armed = timer.deadline();
+                let wanted = next_deadline(&c, &setup, &closing);
+                if wanted < armed {
+                    timer.as_mut().reset(wanted);
+                }
+                if timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                let now = Instant::now();
+                match on_timer(now, &mut c, &setup, &mut closing, &mut up, &mut down) {
+                    Some(end) => return Poll::Ready(outcome(end, &c, &closing, &up, &down)),
+                    None => timer.as_mut().reset(next_deadline(&c, &setup, &closing)),
+                }
             }
-            registered = true;
-            let result = poll_both(cx, client, backend, &mut up, &mut down, &mut c.first_done);
-            publish(handle, &up, &down);
-            note_activity(&mut c, &mut up, &mut down);
-            if closing.is_none()
-                && let Some(reason) = violation_reason(&up, &down)
-            {
-                closing = Some(Closing::start(reason, &mut up, &mut down, &setup));
-                continue;
-            }
-            if let Poll::Ready(end) = result {
-                let end = match &closing {
-                    Some(cl) if !matches!(end, End::ClientError | End::BackendError) => {
-                        End::Wsgate(cl.reason.clone())
-                    }
-                    _ => end,
-                };
-                return Poll::Ready(outcome(end, &c, &closing, &up, &down));
-            }
-            if closing.is_none()
-                && up.peer_close.is_some()
-                && down.peer_close.is_some()
-                && poll_shut_both(cx, client, backend, &up, &down)
-            {
-                // Both Closes passed: the close handshake is complete (§7.1.1, the server
-                // closes the connection first), whoever started it.
-                return Poll::Ready(outcome(End::Client, &c, &closing, &up, &down));
-            }
-            if let Some(cl) = closing.as_mut()
-                && cl.poll_finished(cx, client, backend, &mut up, &mut down)
-            {
-                let end = End::Wsgate(cl.reason.clone());
-                return Poll::Ready(outcome(end, &c, &closing, &up, &down));
-            }
-            let armed = timer.deadline();
-            let wanted = next_deadline(&c, &setup, &closing);
-            if wanted < armed {
-                timer.as_mut().reset(wanted);
-            }
-            if timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            let now = Instant::now();
-            match on_timer(now, &mut c, &setup, &mut closing, &mut up, &mut down) {
-                Some(end) => return Poll::Ready(outcome(end, &c, &closing, &up, &down)),
-                None => timer.as_mut().reset(next_deadline(&c, &setup, &closing)),
-            }
-        }
-    })
-    .await
+        })
+        .await
+    }
+}
+
+/// The client direction's tracker, holding the route's message rate gate.
+fn client_tracker(setup: &mut Setup) -> Tracker {
+    let mut t = Tracker::new(true, setup.client_rules);
+    t.gate = setup.gate.take();
+    t
 }
 
 /// Counters for `/sessions`.
