@@ -16,7 +16,10 @@ phases = []
 for line in open(f"{work}/phases"):
     t, n, name = line.split(maxsplit=2)
     phases.append((float(t), int(n), name.strip()))
-runs = [json.loads(l) for l in open(f"{work}/load.jsonl")] if True else []
+try:
+    runs = [json.loads(l) for l in open(f"{work}/load.jsonl")]
+except FileNotFoundError:
+    runs = []
 try:
     log = open(f"{work}/gw.log", errors="replace").read().splitlines()
 except FileNotFoundError:
