@@ -2,8 +2,9 @@
 //! wsgate's own listener (no `PEBBLE_VA_ALWAYS_VALID`). wsgate obtains a certificate for
 //! `localhost`, a restart with the same `state_dir` serves the stored one without a new order,
 //! a `renew_before` longer than the certificate's lifetime forces a renewal, a reload that
-//! keeps the `acme` block starts no order (even one that a fresh start would), and a renewal
-//! that fails because the CA is down keeps the current certificate in service.
+//! keeps the `acme` block starts no order (even one that a fresh start would), a renewal
+//! that fails because the CA is down keeps the current certificate in service, and a renewed
+//! certificate that the state directory cannot take is served anyway, not ordered again.
 
 mod support;
 
@@ -214,6 +215,35 @@ async fn obtains_reuses_and_renews_a_certificate_from_a_real_acme_ca() {
     let expiry = run.stats.metrics.acme().expiry_of("localhost");
     assert!(expiry.is_some_and(|d| d > 0.0), "expiry gauge: {expiry:?}");
     assert_eq!(run.stats.metrics.acme().orders("ok"), 0);
+    run.stop().await;
+}
+
+/// Issue #13 (faults under load): with the state directory full or read-only, a renewal was
+/// issued by the CA, then thrown away because it could not be written, and ordered again at
+/// every retry (each a new certificate against the CA's rate limits). It is served from memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_the_state_directory_cannot_take_is_served_not_ordered_again() {
+    let listener = StdListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    let pebble = Pebble::start(addr.port()).await;
+    let client = trusting(&pebble.root().await);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = start(&pebble, dir.path(), "30d", &listener);
+    let first = served_when(addr, &client, &pebble, |_| true).await;
+    run.stop().await;
+    // The key cannot be written: a directory sits where its temporary file goes (this holds
+    // for root too, unlike file modes).
+    let state = dir.path().join("state");
+    std::fs::create_dir(state.join("localhost.key.tmp")).expect("block the key's temp file");
+
+    let run = start(&pebble, dir.path(), "100000d", &listener);
+    let renewed = served_when(addr, &client, &pebble, |c| *c != first).await;
+    assert_ne!(renewed, first);
+    assert_eq!(pebble.orders(), 2, "one renewal order:\n{}", pebble.log());
+    assert_eq!(run.stats.metrics.acme().orders("ok"), 1);
+    assert_eq!(run.stats.metrics.acme().orders("error"), 0);
+    let kept = std::fs::read_to_string(state.join("localhost.crt.pem")).expect("stored chain");
+    assert!(!kept.is_empty(), "the stored files are left as they were");
     run.stop().await;
 }
 

@@ -32,7 +32,8 @@ fn polling() -> RetryPolicy {
         .timeout(Duration::from_secs(60))
 }
 
-/// Order, prove and download a certificate for `config.domains`; stores it and returns it.
+/// Order, prove and download a certificate for `config.domains`; stores it (when the state
+/// directory lets it) and returns it.
 pub async fn issue(config: &AcmeConfig, shared: &Shared) -> Result<Stored, String> {
     let paths = Paths::new(config);
     let account = account(config, &paths).await?;
@@ -44,8 +45,14 @@ pub async fn issue(config: &AcmeConfig, shared: &Shared) -> Result<Stored, Strin
     let result = prove_and_finalize(&mut order, config, shared).await;
     shared.clear_challenges();
     let (chain, key_pem) = result?;
-    paths.save_certificate(&chain, &key_pem)?;
-    super::store::parse(chain.as_bytes(), key_pem.as_bytes())
+    let stored = super::store::parse(chain.as_bytes(), key_pem.as_bytes())?;
+    // The CA has issued it: serve it even when it cannot be kept (state_dir full or read-only).
+    // Failing here would throw it away and order again at every retry, each a new certificate
+    // counted against the CA's rate limits, while the old one ages.
+    if let Err(error) = paths.save_certificate(&chain, &key_pem) {
+        tracing::warn!(%error, "acme: certificate issued but not stored; serving it from memory (a restart orders again)");
+    }
+    Ok(stored)
 }
 
 async fn prove_and_finalize(

@@ -5,8 +5,9 @@
 //! the curve for EC/OKP keys, else RS256 for RSA; encryption keys and `oct` keys without `alg`
 //! are skipped), the fetch (timeout, 1 MiB cap, through the pooled `outbound::client`), the cache (`ArcSwap`), the refresh timer, and
 //! the refresh on an unknown `kid` (single-flight, at most once per 10 s, so a `kid` spray cannot
-//! hammer the identity provider). A failed refresh keeps the last good set. Does not own token
-//! verification (`jwt`).
+//! hammer the identity provider). A failed refresh keeps the last good set; an outage is logged
+//! once when it starts and once when it ends, not per retry. Does not own token verification
+//! (`jwt`).
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -152,6 +153,9 @@ pub struct RemoteJwks {
     min_refetch: Duration,
     /// Told the key ids after each successful refresh (key revocation).
     on_refresh: OnceLock<RefreshHook>,
+    /// The last fetch failed: an outage is logged at warn once, when it starts, and once at
+    /// info when a fetch works again; the retries in between at debug.
+    failing: AtomicBool,
 }
 
 impl RemoteJwks {
@@ -166,12 +170,23 @@ impl RemoteJwks {
             generation: AtomicU64::new(0),
             min_refetch: MIN_REFETCH,
             on_refresh: OnceLock::new(),
+            failing: AtomicBool::new(false),
         }
     }
 
     /// The same with another least time between token-triggered fetches.
     pub fn with_min_refetch(mut self, min_refetch: Duration) -> RemoteJwks {
         self.min_refetch = min_refetch;
+        self
+    }
+
+    /// The same, starting from what `old` (this URL's set before a reload) holds: its keys and
+    /// whether its last fetch failed (an outage already logged is not logged again). The first
+    /// fetch replaces the keys as usual.
+    pub fn carrying(self, old: &RemoteJwks) -> RemoteJwks {
+        self.keys.store(old.keys());
+        let failing = old.failing.load(Ordering::Acquire);
+        self.failing.store(failing, Ordering::Release);
         self
     }
 
@@ -259,7 +274,11 @@ impl RemoteJwks {
     async fn fetch(&self) -> bool {
         match self.try_fetch().await {
             Ok(keys) => {
-                tracing::debug!(url = %self.url, keys = keys.len(), "JWKS refreshed");
+                if self.failing.swap(false, Ordering::AcqRel) {
+                    tracing::info!(url = %self.url, keys = keys.len(), "JWKS refresh works again");
+                } else {
+                    tracing::debug!(url = %self.url, keys = keys.len(), "JWKS refreshed");
+                }
                 self.revoke_missing(&keys);
                 self.keys.store(Arc::new(keys));
                 self.generation.fetch_add(1, Ordering::Release);
@@ -267,7 +286,11 @@ impl RemoteJwks {
             }
             Err(error) => {
                 let kept = self.keys.load().len();
-                tracing::warn!(url = %self.url, %error, kept, "JWKS refresh failed; keeping the last good set");
+                if self.failing.swap(true, Ordering::AcqRel) {
+                    tracing::debug!(url = %self.url, %error, kept, "JWKS refresh failed again");
+                } else {
+                    tracing::warn!(url = %self.url, %error, kept, "JWKS refresh failed; keeping the last good set (retried quietly until it works)");
+                }
                 false
             }
         }

@@ -108,8 +108,13 @@ impl JwtVerifier {
     }
 
     /// Load every key of `cfg`. Errors name the key (`auth.jwt.keys[i]`) and what is wrong; all
-    /// are reported, not just the first. JWKS URLs are not fetched here.
-    pub fn build(cfg: &JwtConfig) -> Result<Arc<JwtVerifier>, Vec<String>> {
+    /// are reported, not just the first. JWKS URLs are not fetched here: a set whose URL
+    /// `previous` (the same route before a reload) also fetched starts from the keys it holds,
+    /// so a reload while the identity provider is out does not refuse every token.
+    pub fn build(
+        cfg: &JwtConfig,
+        previous: Option<&JwtVerifier>,
+    ) -> Result<Arc<JwtVerifier>, Vec<String>> {
         let mut keys = Vec::new();
         let mut remote = Vec::new();
         let mut errors = Vec::new();
@@ -129,7 +134,15 @@ impl JwtVerifier {
                     Err(e) => errors.push(format!("{at}: {}: {e}", path.display())),
                 },
                 JwtKey::JwksUrl { url, refresh } => match crate::outbound::client::parse_url(url) {
-                    Ok(_) => remote.push(Arc::new(RemoteJwks::new(url.clone(), *refresh))),
+                    Ok(_) => {
+                        let set = RemoteJwks::new(url.clone(), *refresh);
+                        let before =
+                            previous.and_then(|p| p.remote.iter().find(|r| r.url() == url));
+                        remote.push(Arc::new(match before {
+                            Some(old) => set.carrying(old),
+                            None => set,
+                        }));
+                    }
                     Err(e) => errors.push(format!("{at}: {e}")),
                 },
             }

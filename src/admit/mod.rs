@@ -85,7 +85,10 @@ impl RoutePolicy {
             None => None,
             Some(cfg) => {
                 let jwt = match &cfg.method {
-                    AuthMethod::Jwt(j) => Some(JwtVerifier::build(j)?),
+                    AuthMethod::Jwt(j) => {
+                        let before = previous.and_then(|p| p.auth.as_ref()?.jwt.as_deref());
+                        Some(JwtVerifier::build(j, before)?)
+                    }
                     AuthMethod::Request(_) => None,
                 };
                 Some(Auth {

@@ -271,7 +271,9 @@ pub fn record_stop(ctx: &ConnCtx, routed: Option<&str>, stop: &Stop) {
             let refusal = denial.refusal;
             metrics.handshake(route_label, refusal.reason());
             let (reason, status) = (refusal.reason(), refusal.status());
-            if status >= 500 {
+            // One record per refusal, at info: a fault behind a 502/503/504 (a backend, the
+            // fleet's Redis) is logged at warn once by whatever saw it, not once per client.
+            if status == 500 {
                 tracing::warn!(peer = %ctx.peer, reason, status, "refused");
             } else {
                 tracing::info!(peer = %ctx.peer, reason, status, "refused");

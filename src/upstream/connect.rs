@@ -44,8 +44,14 @@ pub async fn attempt(
     match h1::send(stream, request.clone(), bounds.max_head_bytes, deadline).await {
         Ok(answered) => Ok(answered),
         Err(e) => match h1::refusal_for(&e) {
+            // The connection's driver stops at `deadline`, which ends the exchange as a close
+            // would: a backend still dribbling its answer then is too slow (504), not closed.
+            Refusal::BackendClosed if Instant::now() >= deadline => {
+                attempt_failed(backend, "backend did not answer in time", &"deadline");
+                Err(Failure::Retry(Refusal::BackendTimeout))
+            }
             Refusal::BackendClosed => {
-                tracing::warn!(backend = %backend.url, error = %e, "backend closed before answering");
+                attempt_failed(backend, "backend closed before answering", &e);
                 Err(Failure::Retry(Refusal::BackendClosed))
             }
             other => {
@@ -92,11 +98,11 @@ pub async fn open(
 async fn connect_tcp(backend: &Backend, timeout: Duration) -> Result<TcpStream, Refusal> {
     match tokio::time::timeout(timeout, TcpStream::connect(backend.authority.as_str())).await {
         Err(_) => {
-            tracing::warn!(backend = %backend.url, "backend connect timed out");
+            attempt_failed(backend, "backend connect timed out", &"timeout");
             Err(Refusal::BackendConnectTimeout)
         }
         Ok(Err(e)) => {
-            tracing::warn!(backend = %backend.url, error = %e, "backend connect failed");
+            attempt_failed(backend, "backend connect failed", &e);
             Err(Refusal::BackendUnavailable)
         }
         Ok(Ok(stream)) => {
@@ -106,5 +112,16 @@ async fn connect_tcp(backend: &Backend, timeout: Duration) -> Result<TcpStream, 
             let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
             Ok(stream)
         }
+    }
+}
+
+/// Log a failed attempt at `backend` that another backend may make up for: at warn for the
+/// first failure of an outage, at debug while the backend keeps failing (its ejection or its
+/// active checks say the rest once), so a dead backend is not one warn per connection.
+pub fn attempt_failed(backend: &Backend, what: &str, error: &dyn std::fmt::Display) {
+    if backend.health.failure_told() {
+        tracing::debug!(backend = %backend.url, %error, "{what}");
+    } else {
+        tracing::warn!(backend = %backend.url, %error, "{what}");
     }
 }

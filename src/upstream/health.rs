@@ -37,6 +37,9 @@ pub struct BackendHealth {
     failures: AtomicU32,
     /// End of the passive ejection in milliseconds since `epoch`; 0 = none.
     ejected_until: AtomicU64,
+    /// An ejection was logged at warn and no connection has gone through since: a backend that
+    /// stays dead is logged once, not again at every cooldown.
+    reported: AtomicBool,
     epoch: Instant,
 }
 
@@ -53,6 +56,7 @@ impl BackendHealth {
             streak: AtomicU32::new(0),
             failures: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
+            reported: AtomicBool::new(false),
             epoch: Instant::now(),
         }
     }
@@ -82,8 +86,16 @@ impl BackendHealth {
         self.report_success_at(Instant::now());
     }
 
+    /// Whether a failed attempt at this backend is already told: a failure earlier in the same
+    /// run of failures, or an ejection with no success since. Callers log attempt failures at
+    /// debug then, at warn otherwise (the first one of an outage).
+    pub fn failure_told(&self) -> bool {
+        self.reported.load(Ordering::Acquire) || self.failures.load(Ordering::Acquire) > 0
+    }
+
     pub fn report_success_at(&self, now: Instant) {
         self.failures.store(0, Ordering::Release);
+        self.reported.store(false, Ordering::Release);
         let until = self.ejected_until.load(Ordering::Acquire);
         if until != 0 && self.millis(now) >= until {
             // Clear the expired ejection once, so a long-passed one is not mistaken for a new one.
@@ -94,7 +106,8 @@ impl BackendHealth {
     }
 
     /// A connect failure, reset or bad handshake. At `passive.failures` in a row the backend is
-    /// ejected for `passive.cooldown` (logged once at warn); `failures: 0` never ejects.
+    /// ejected for `passive.cooldown` (logged at warn once per outage: an ejection after the
+    /// cooldown with no success in between is logged at debug); `failures: 0` never ejects.
     pub fn report_failure(&self, passive: &Passive, url: &str) {
         self.report_failure_at(passive, url, Instant::now());
     }
@@ -124,12 +137,16 @@ impl BackendHealth {
         let cooldown = u64::try_from(passive.cooldown.as_millis()).unwrap_or(u64::MAX);
         let until = self.millis(now).saturating_add(cooldown).max(1);
         self.ejected_until.store(until, Ordering::Release);
-        tracing::warn!(
-            backend = url,
-            failures = passive.failures,
-            cooldown = ?passive.cooldown,
-            "backend ejected after consecutive failures"
-        );
+        if self.reported.swap(true, Ordering::AcqRel) {
+            tracing::debug!(backend = url, "backend ejected again (no success since)");
+        } else {
+            tracing::warn!(
+                backend = url,
+                failures = passive.failures,
+                cooldown = ?passive.cooldown,
+                "backend ejected after consecutive failures"
+            );
+        }
         true
     }
 

@@ -98,7 +98,7 @@ pub async fn exchange(
                 return Err(refusal);
             }
             Err(_) => {
-                tracing::warn!(backend = %backend.url, "backend did not answer in time");
+                connect::attempt_failed(&backend, "backend did not answer in time", &"deadline");
                 backend.health.report_failure(&pool.passive, &backend.url);
                 last = Some(Refusal::BackendTimeout);
             }

@@ -130,13 +130,14 @@ impl Pool {
 
     /// The next backend to try for a request: [`Pool::pick`] among those not in `tried`, which
     /// then records it. The failover loops of upgrades and plain requests both walk the pool
-    /// this way; `None` (logged when nothing was usable at all) ends the walk.
+    /// this way; `None` (logged at debug when nothing was usable at all) ends the walk.
     pub fn next_untried(&self, tried: &mut Vec<usize>, key: Option<&[u8]>) -> Option<Arc<Backend>> {
         let backend = self.pick(tried, key).cloned();
         match &backend {
             Some(b) => tried.extend(self.index_of(b)),
             None if tried.is_empty() => {
-                tracing::warn!(pool = %self.name, "no usable backend: all are down or ejected");
+                // Per request: each backend's own down or ejected line is the warn, once.
+                tracing::debug!(pool = %self.name, "no usable backend: all are down or ejected");
             }
             None => {}
         }

@@ -171,3 +171,86 @@ async fn an_unreachable_provider_fails_tokens_not_startup() {
     let t = sign(&k.signing, Algorithm::EdDSA, Some("k"), &claims(json!({})));
     assert_eq!(v.verify(&t).await, Err(AuthFailure::Invalid("unknown_kid")));
 }
+
+/// Lines at info and above written on this thread while the guard is held (the fetches run on
+/// the test's own thread: `verify` awaits them inline).
+fn capture_logs() -> (tracing::subscriber::DefaultGuard, Arc<StdMutex<Vec<u8>>>) {
+    #[derive(Clone)]
+    struct Sink(Arc<StdMutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Arc::new(StdMutex::new(Vec::new()));
+    let sink = Sink(lines.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    (tracing::subscriber::set_default(subscriber), lines)
+}
+
+fn count(lines: &StdMutex<Vec<u8>>, what: &str) -> usize {
+    String::from_utf8_lossy(&lines.lock().unwrap())
+        .matches(what)
+        .count()
+}
+
+/// Issue #13 (faults under load): a JWKS URL that is down, then serves garbage, was logged at
+/// warn on every retry. An outage is one warn line when it starts and one info line when a
+/// fetch works again; a later outage is a new line.
+#[tokio::test]
+async fn an_outage_is_logged_once_when_it_starts_and_once_when_it_ends() {
+    let (_guard, logs) = capture_logs();
+    let idp = idp().await;
+    let (k1, k2, k3) = (
+        test_key(Algorithm::EdDSA),
+        test_key(Algorithm::EdDSA),
+        test_key(Algorithm::EdDSA),
+    );
+    let token = |k: &crate::admit::jwt::tests::TestKey, kid: &str| {
+        sign(&k.signing, Algorithm::EdDSA, Some(kid), &claims(json!({})))
+    };
+    let (t1, t2, t3) = (token(&k1, "k1"), token(&k2, "k2"), token(&k3, "k3"));
+    let set = |keys: Vec<Value>| json!({ "keys": keys }).to_string();
+    *idp.doc.lock().unwrap() = (200, set(vec![ed_jwk("k1", &k1.public_raw)]));
+    let v = verifier(&idp.url, Duration::ZERO);
+    assert!(v.verify(&t1).await.is_ok());
+    let unknown = Err(AuthFailure::Invalid("unknown_kid"));
+    // Down (503), then garbage: every unknown kid fetches again, and fails.
+    *idp.doc.lock().unwrap() = (503, "unavailable".into());
+    for _ in 0..3 {
+        assert_eq!(v.verify(&t2).await, unknown);
+    }
+    *idp.doc.lock().unwrap() = (200, "<html>{{{".into());
+    for _ in 0..3 {
+        assert_eq!(v.verify(&t2).await, unknown);
+    }
+    assert!(
+        idp.hits.load(Ordering::SeqCst) >= 7,
+        "each unknown kid fetched"
+    );
+    assert!(v.verify(&t1).await.is_ok(), "the last good set is kept");
+    assert_eq!(count(&logs, "JWKS refresh failed"), 1);
+    // Good again, with a new key.
+    let both = vec![ed_jwk("k1", &k1.public_raw), ed_jwk("k2", &k2.public_raw)];
+    *idp.doc.lock().unwrap() = (200, set(both));
+    assert!(v.verify(&t2).await.is_ok());
+    assert_eq!(count(&logs, "JWKS refresh works again"), 1);
+    assert_eq!(
+        v.verify(&t3).await,
+        unknown,
+        "a fetch that works logs nothing"
+    );
+    assert_eq!(count(&logs, "JWKS refresh"), 2);
+    // A new outage is a new line.
+    *idp.doc.lock().unwrap() = (500, "oops".into());
+    assert_eq!(v.verify(&t3).await, unknown);
+    assert_eq!(count(&logs, "JWKS refresh failed"), 2);
+}

@@ -103,7 +103,7 @@ async fn public_keys_from_pem_files_verify_their_algorithm() {
         let k = test_key(alg);
         let path = dir.path().join(format!("{alg:?}.pem"));
         std::fs::write(&path, &k.public_pem).unwrap();
-        let v = JwtVerifier::build(&config(vec![JwtKey::File { path, alg }])).unwrap();
+        let v = JwtVerifier::build(&config(vec![JwtKey::File { path, alg }]), None).unwrap();
         let id = v
             .verify(&sign(&k.signing, alg, None, &claims(json!({}))))
             .await
@@ -152,10 +152,13 @@ async fn algorithm_is_pinned_per_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rsa.pem");
     std::fs::write(&path, &rsa.public_pem).unwrap();
-    let v = JwtVerifier::build(&config(vec![JwtKey::File {
-        path,
-        alg: Algorithm::RS256,
-    }]))
+    let v = JwtVerifier::build(
+        &config(vec![JwtKey::File {
+            path,
+            alg: Algorithm::RS256,
+        }]),
+        None,
+    )
     .unwrap();
     // The classic confusion: HS256 "signed" with the RSA public key as the secret.
     let secret = EncodingKey::from_secret(rsa.public_pem.as_bytes());
@@ -293,20 +296,20 @@ fn build_reports_every_bad_key() {
             refresh: Duration::from_secs(60),
         },
     ];
-    let errors = JwtVerifier::build(&config(keys)).unwrap_err();
+    let errors = JwtVerifier::build(&config(keys), None).unwrap_err();
     assert_eq!(errors.len(), 7, "{errors:#?}");
     assert!(errors[3].contains("unset or empty"), "{}", errors[3]);
-    assert!(JwtVerifier::build(&config(vec![])).is_err());
+    assert!(JwtVerifier::build(&config(vec![]), None).is_err());
     // A JWKS URL is not fetched at build: an unreachable one builds.
     let url = JwtKey::JwksUrl {
         url: "http://127.0.0.1:9/jwks".into(),
         refresh: Duration::from_secs(60),
     };
-    assert!(JwtVerifier::build(&config(vec![url])).is_ok());
+    assert!(JwtVerifier::build(&config(vec![url]), None).is_ok());
     // The secret comes from the environment (PATH is set wherever tests run).
     let path = JwtKey::SecretEnv {
         var: "PATH".into(),
         alg: Algorithm::HS256,
     };
-    assert!(JwtVerifier::build(&config(vec![path])).is_ok());
+    assert!(JwtVerifier::build(&config(vec![path]), None).is_ok());
 }
