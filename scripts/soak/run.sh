@@ -7,6 +7,7 @@
 #   scripts/soak/run.sh leak       # heaptrack on wsgate, cycles of 500 and 2000 connections
 #
 # Knobs (env): DURATION CONNS CHURN PERIOD RELOAD_EVERY CERT_EVERY CYCLES HEAPTRACK=1,
+# CLIENTS (client processes sharing CONNS and CHURN), OPEN_EVERY (s between first opens), KEEPALIVE (the route's session keepalive),
 # WSGATE (binary), ECHO_BACKEND (binary), OUT (results dir, default /tmp/soak/<mode>).
 # Output in $OUT: samples.jsonl (client, one line per 10 s), wsgate.log, backend.log,
 # reloader.log, metrics-end.txt, summary.json (scripts/soak/summarize.py).
@@ -17,14 +18,18 @@ WSGATE=${WSGATE:-/work/bin/wsgate}
 ECHO_BACKEND=${ECHO_BACKEND:-/work/shared/wsbench/target/release/echo-backend}
 case "$mode" in
     soak) : "${DURATION:=3600}" "${CONNS:=9000}" "${CHURN:=900}" "${PERIOD:=25}" \
-            "${RELOAD_EVERY:=10}" "${CERT_EVERY:=60}" ;;
+            "${RELOAD_EVERY:=10}" "${CERT_EVERY:=60}" "${CLIENTS:=2}" ;;
     reload1s) : "${DURATION:=600}" "${CONNS:=1000}" "${CHURN:=0}" "${PERIOD:=1}" \
             "${RELOAD_EVERY:=1}" "${CERT_EVERY:=0}" ;;
-    leak) : "${CYCLES:=500,2000,500,2000,500,2000}" "${HEAPTRACK:=1}" "${RELOAD_EVERY:=0}" \
+    leak) : "${CYCLES:=$(printf '500,2000,%.0s' $(seq 12) | sed 's/,$//')}" "${HEAPTRACK:=1}" "${RELOAD_EVERY:=0}" \
             "${CERT_EVERY:=0}" ;;
     *) echo "unknown mode $mode" >&2; exit 64 ;;
 esac
 OUT=${OUT:-/tmp/soak/$mode}
+CLIENTS=${CLIENTS:-1}
+# wsgate pings a tunnel silent for `interval` and cuts it without a Pong within `timeout`: a
+# client process starved of CPU on a shared box must not look dead.
+KEEPALIVE=${KEEPALIVE:-"{ interval: 20s, timeout: 30s }"}
 rm -rf "$OUT"; mkdir -p "$OUT/cfg" "$OUT/certs"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -61,11 +66,11 @@ swap_cert() {
 swap_cert
 ln -s ..data/cert.pem "$OUT/certs/cert.pem"; ln -s ..data/key.pem "$OUT/certs/key.pem"
 
-# Config generation k: an extra route on even k only, and a limit that changes every time, so
+# Config generation k: an extra route /extra-(k mod 20) on even k only, and a limit that changes every time, so
 # each write is a real change and wsgate builds a new runtime.
 write_config() {
     local k=$1 extra=""
-    [ $((k % 2)) -eq 0 ] && extra="  - { path: /extra-$k, pool: echo }"
+    [ $((k % 2)) -eq 0 ] && extra="  - { path: /extra-$((k % 20)), pool: echo }"
     cat >"$OUT/cfg/.wsgate.yaml.tmp" <<YAML
 # soak generation $k
 listeners:
@@ -78,7 +83,7 @@ limits:
   max_request_headers: $((100 + k % 50))
   tunnel_idle_timeout: 10m
 routes:
-  - { path: /echo, pool: echo, session: { keepalive: { interval: 20s, timeout: 10s } } }
+  - { path: /echo, pool: echo, session: { keepalive: $KEEPALIVE } }
 $extra
 pools: { echo: { backends: [ { url: "ws://127.0.0.1:$BE_PORT" } ] } }
 YAML
@@ -117,16 +122,27 @@ reloader() {
 if [ "$RELOAD_EVERY" != 0 ]; then reloader >"$OUT/reloader.log" 2>&1 &
     reloader_pid=$!; pids+=("$reloader_pid"); fi
 
-args=(--url "wss://localhost:$GW_PORT/echo" --ca "$OUT/ca.pem" --watch "wsgate=$gw_pid"
-      --watch "backend=$be_pid")
+args=(--url "wss://localhost:$GW_PORT/echo" --ca "$OUT/ca.pem")
 if [ "$mode" = leak ]; then
     args+=(--cycles "$CYCLES" --period 3600 --hs-conc 50)
 else
-    args+=(--conns "$CONNS" --duration "$DURATION" --churn "$CHURN" --period "$PERIOD")
+    args+=(--conns $((CONNS / CLIENTS)) --duration "$DURATION" --churn $((CHURN / CLIENTS))
+           --period "$PERIOD" --open-every "${OPEN_EVERY:-0}")
 fi
-echo "$(date -u +%T) start: wsclient.py ${args[*]}" | tee "$OUT/start.txt"
+echo "$(date -u +%T) start: $CLIENTS x wsclient.py ${args[*]}" | tee "$OUT/start.txt"
+# Client 1 samples wsgate and the backend into samples.jsonl; the others write samples-N.jsonl.
+cpids=()
+for i in $(seq 1 "$CLIENTS"); do
+    if [ "$i" = 1 ]; then
+        python3 "$here/wsclient.py" "${args[@]}" --watch "wsgate=$gw_pid" --watch "backend=$be_pid" \
+            >"$OUT/samples.jsonl" 2>"$OUT/client.log" &
+    else
+        python3 "$here/wsclient.py" "${args[@]}" >"$OUT/samples-$i.jsonl" 2>"$OUT/client-$i.log" &
+    fi
+    cpids+=("$!"); pids+=("$!")
+done
 rc=0
-python3 "$here/wsclient.py" "${args[@]}" >"$OUT/samples.jsonl" 2>"$OUT/client.log" || rc=$?
+for p in "${cpids[@]}"; do wait "$p" || rc=$?; done
 echo "$(date -u +%T) client exit $rc" | tee -a "$OUT/start.txt"
 curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" >"$OUT/metrics-end.txt" || true
 [ -n "${reloader_pid:-}" ] && kill "$reloader_pid" 2>/dev/null
@@ -135,3 +151,8 @@ wait "$launcher" 2>/dev/null || true
 kill "$be_pid" 2>/dev/null || true
 wait 2>/dev/null || true; pids=()
 python3 "$here/summarize.py" "$OUT" | tee "$OUT/summary.json"
+if [ "${HEAPTRACK:-0}" = 1 ]; then
+    for _ in $(seq 1 120); do ls "$OUT"/heaptrack.wsgate*.zst >/dev/null 2>&1 && break; sleep 1; done
+    heaptrack_print -f "$OUT"/heaptrack.wsgate*.zst -l >"$OUT/heaptrack-print.txt" 2>&1 || true
+    tail -6 "$OUT/heaptrack-print.txt" | tee "$OUT/heaptrack-summary.txt"
+fi

@@ -12,6 +12,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+COUNTERS = ("opened", "hs_failed", "asked_closed", "dropped", "echo_ok", "echo_late",
+            "echo_failed", "echo_bad")
+
 
 def slope_per_hour(xs, ys):
     pts = [(x, y) for x, y in zip(xs, ys) if y is not None]
@@ -37,9 +40,10 @@ def series(rows, key, skip):
 
 
 def log_levels(path):
-    levels, msgs = Counter(), Counter()
+    """Lines by level, warn/error lines by message, session records by closed_by/end/code."""
+    levels, msgs, ends = Counter(), Counter(), Counter()
     if not path.exists():
-        return {}, {}
+        return {}, {}, {}
     for line in path.read_text(errors="replace").splitlines():
         try:
             rec = json.loads(line)
@@ -49,11 +53,14 @@ def log_levels(path):
             continue
         lvl = str(rec.get("level", "?")).upper()
         levels[lvl] += 1
+        f = rec.get("fields", {})
+        if isinstance(f, dict) and f.get("message") == "session closed":
+            ends[f"{f.get('closed_by')}/{f.get('end')}/{f.get('close_code')}"] += 1
         if lvl in ("WARN", "ERROR"):
             fields = rec.get("fields", {})
             msg = fields.get("message", "") if isinstance(fields, dict) else ""
             msgs[f"{lvl} {rec.get('target', '')}: {msg}"[:160]] += 1
-    return dict(levels), dict(msgs.most_common(20))
+    return dict(levels), dict(msgs.most_common(20)), dict(ends)
 
 
 def metrics(path):
@@ -72,17 +79,26 @@ def main(d, skip=120.0):
     d = Path(d)
     rows = [json.loads(x) for x in (d / "samples.jsonl").read_text().splitlines() if x.strip()]
     final = next((r for r in reversed(rows) if r.get("final")), rows[-1] if rows else {})
-    levels, warn_msgs = log_levels(d / "wsgate.log")
+    levels, warn_msgs, ends = log_levels(d / "wsgate.log")
     reloader = (d / "reloader.log")
     lines = reloader.read_text().splitlines() if reloader.exists() else []
+    # Other client processes (samples-N.jsonl): their final counters are added to client 1's.
+    total = {k: v for k, v in final.items() if isinstance(v, (int, float))}
+    for extra in sorted(d.glob("samples-*.jsonl")):
+        lines = [json.loads(x) for x in extra.read_text().splitlines() if x.strip()]
+        if lines:
+            for k in ("open", *COUNTERS, "client_stalled_s"):
+                total[k] = total.get(k, 0) + lines[-1].get(k, 0)
     out = {
         "duration_s": final.get("t"),
+        "clients_total": {k: total.get(k) for k in ("open", *COUNTERS, "client_stalled_s")},
         "client_final": {k: v for k, v in final.items() if k not in ("errors",)},
         "client_errors": final.get("errors", {}),
         "config_writes": sum(" config " in x for x in lines),
         "cert_swaps": sum(" cert " in x for x in lines),
         "wsgate_log_levels": levels,
         "wsgate_warn_error": warn_msgs,
+        "sessions_closed_by_end_code": ends,
         "metrics_end": metrics(d / "metrics-end.txt"),
     }
     for key in ("wsgate_fds", "wsgate_rss_kb", "backend_fds", "backend_rss_kb", "open",

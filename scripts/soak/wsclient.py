@@ -17,6 +17,7 @@ the first 50 are logged on stderr with their cause.
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import json
 import os
@@ -47,6 +48,9 @@ class Run:
         self.errors = {}
         self.t0 = time.monotonic()
         self.stopping = False
+        self.lag_max = 0.0  # this interval's worst event-loop delay (client starved or busy)
+        self.stalled_s = 0.0  # total time lost to event-loop delays over 1 s
+        self.echo_max = 0.0  # this interval's slowest echo
 
     def note(self, kind, err):
         key = f"{kind}: {type(err).__name__}: {err}"[:160]
@@ -105,6 +109,7 @@ class Run:
                     await ws.close(1000)
                     return
                 took = time.monotonic() - start
+                self.echo_max = max(self.echo_max, took)
                 if reply != msg:
                     c["echo_bad"] += 1
                 elif took > a.late:
@@ -141,7 +146,10 @@ class Run:
 
     def sample(self, final=False):
         row = {"t": round(time.monotonic() - self.t0, 1), "utc": time.strftime("%H:%M:%S"),
-               "open": len(self.live), **self.c, "certs_seen": len(self.certs)}
+               "open": len(self.live), **self.c, "certs_seen": len(self.certs),
+               "echo_max_ms": round(self.echo_max * 1000), "loop_lag_max_ms": round(self.lag_max * 1000),
+               "client_stalled_s": round(self.stalled_s, 1)}
+        self.lag_max = self.echo_max = 0.0
         for name, pid in self.args.watch:
             row[f"{name}_fds"], row[f"{name}_rss_kb"], row[f"{name}_cpu_s"] = proc(pid)
         _, row["client_rss_kb"], row["client_cpu_s"] = proc(os.getpid(), fds=False)
@@ -164,6 +172,18 @@ def proc(pid, fds=True):
         return None, None, None
 
 
+async def lag_monitor(run):
+    """How late the event loop wakes up: a late echo while the client itself was late is the
+    client's, not the gateway's."""
+    while True:
+        start = time.monotonic()
+        await asyncio.sleep(0.1)
+        lag = time.monotonic() - start - 0.1
+        run.lag_max = max(run.lag_max, lag)
+        if lag > 1.0:
+            run.stalled_s += lag
+
+
 async def sampler(run):
     while True:
         await asyncio.sleep(run.args.sample_every)
@@ -174,12 +194,21 @@ async def hold(run):
     a = run.args
     for _ in range(a.conns):
         run.spawn(random.uniform(0, a.period))
+        if a.open_every:
+            await asyncio.sleep(a.open_every)
     end = time.monotonic() + a.duration
     per_s, acc = a.churn / 60.0, 0.0
+    frozen = False
     while time.monotonic() < end:
         await asyncio.sleep(1)
         if time.monotonic() - run.t0 < a.ramp:
             continue
+        if not frozen:
+            # The tunnels opened so far live long: keep them out of the collector's full passes,
+            # which otherwise stall the loop for seconds on a busy box.
+            gc.collect()
+            gc.freeze()
+            frozen = True
         acc += per_s
         n, acc = int(acc), acc - int(acc)
         run.ask(n)
@@ -215,12 +244,14 @@ async def drain(run, secs):
 async def main(args):
     run = Run(args)
     s = asyncio.create_task(sampler(run))
+    lag = asyncio.create_task(lag_monitor(run))
     if args.cycles:
         await cycles(run)
     else:
         await hold(run)
         await drain(run, 60)
     s.cancel()
+    lag.cancel()
     run.sample(final=True)
     return 0 if run.c["dropped"] == 0 and run.c["hs_failed"] == 0 else 1
 
@@ -231,6 +262,8 @@ def parse():
     p.add_argument("--ca", required=True, help="PEM CA that signs the server certificates")
     p.add_argument("--conns", type=int, default=1000)
     p.add_argument("--duration", type=float, default=60)
+    p.add_argument("--open-every", type=float, default=0,
+                   help="hold: seconds between opening the first --conns tunnels (0: at once)")
     p.add_argument("--churn", type=int, default=0, help="tunnels closed and reopened per minute")
     p.add_argument("--ramp", type=float, default=60, help="no churn during the first N s")
     p.add_argument("--period", type=float, default=25, help="seconds between a tunnel's messages")
