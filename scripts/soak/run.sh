@@ -95,8 +95,8 @@ write_config 0
 "$ECHO_BACKEND" --listen "127.0.0.1:$BE_PORT" --workers 1 --read-buf 4096 \
     >"$OUT/backend.log" 2>&1 &
 be_pid=$!; pids+=("$be_pid")
-wrap=()
-[ "${HEAPTRACK:-0}" = 1 ] && wrap=(heaptrack -o "$OUT/heaptrack.wsgate")
+wrap=(env ${GW_ENV:-})  # GW_ENV: environment for wsgate alone, e.g. MALLOC_ARENA_MAX=2
+[ "${HEAPTRACK:-0}" = 1 ] && wrap+=(heaptrack -o "$OUT/heaptrack.wsgate")
 "${wrap[@]}" "$WSGATE" run --config "$OUT/cfg/wsgate.yaml" >"$OUT/wsgate.log" 2>&1 &
 launcher=$!; pids+=("$launcher")
 wait_port "$BE_PORT"; wait_port "$GW_PORT"

@@ -4,6 +4,10 @@
 Final client counters, wsgate fds/RSS first/last/min/max and their least-squares slope per hour
 over the steady part (samples from --skip s on, default 120 s: after the ramp), warn/error lines
 in wsgate's log by message, reloads from the metrics scraped at the end.
+
+  summarize.py DIR [SKIP_S]          the summary
+  summarize.py --csv-header          CSV header for the samples
+  summarize.py --csv NAME DIR        DIR's client-1 samples as CSV rows, first column NAME
 """
 
 import json
@@ -111,5 +115,23 @@ def main(d, skip=120.0):
     print(json.dumps(out, indent=1))
 
 
+CSV_COLUMNS = ("t", "utc", "open", *COUNTERS, "certs_seen", "echo_max_ms", "loop_lag_max_ms",
+               "client_stalled_s", "wsgate_fds", "wsgate_rss_kb", "wsgate_cpu_s", "backend_fds",
+               "backend_rss_kb", "client_rss_kb", "client_cpu_s")
+
+
+def csv_rows(name, d):
+    """Client 1's samples of run directory `d` as CSV lines, first column the run's name."""
+    for x in (Path(d) / "samples.jsonl").read_text().splitlines():
+        if x.strip():
+            r = json.loads(x)
+            print(",".join([name, *("" if r.get(k) is None else str(r[k]) for k in CSV_COLUMNS)]))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], *(float(x) for x in sys.argv[2:]))
+    if sys.argv[1] == "--csv-header":
+        print(",".join(["run", *CSV_COLUMNS]))
+    elif sys.argv[1] == "--csv":
+        csv_rows(sys.argv[2], sys.argv[3])
+    else:
+        main(sys.argv[1], *(float(x) for x in sys.argv[2:]))
