@@ -89,10 +89,10 @@ def main(d, skip=120.0):
     # Other client processes (samples-N.jsonl): their final counters are added to client 1's.
     total = {k: v for k, v in final.items() if isinstance(v, (int, float))}
     for extra in sorted(d.glob("samples-*.jsonl")):
-        lines = [json.loads(x) for x in extra.read_text().splitlines() if x.strip()]
-        if lines:
+        extra_rows = [json.loads(x) for x in extra.read_text().splitlines() if x.strip()]
+        if extra_rows:
             for k in ("open", *COUNTERS, "client_stalled_s"):
-                total[k] = total.get(k, 0) + lines[-1].get(k, 0)
+                total[k] = total.get(k, 0) + (extra_rows[-1].get(k) or 0)
     out = {
         "duration_s": final.get("t"),
         "clients_total": {k: total.get(k) for k in ("open", *COUNTERS, "client_stalled_s")},
