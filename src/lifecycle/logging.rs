@@ -4,7 +4,7 @@
 //! record never puts a `write` to stderr on the data path.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -40,13 +40,16 @@ pub fn init(format: LogFormat, level: &str) -> (LevelSetter, Option<LogGuard>) {
         LogFormat::Text => registry.with(layer).try_init(),
         LogFormat::Json => registry.with(layer.json()).try_init(),
     };
+    let current = Current::new(level);
     let setter = Arc::new(move |level: &str| {
-        if env_override.is_some() {
+        // Every reload passes `log.level`; most keep it: nothing to change, nothing to log.
+        if env_override.is_some() || !current.differs(level) {
             return;
         }
         match EnvFilter::try_new(level) {
             Ok(f) => {
                 if handle.reload(f).is_ok() {
+                    current.set(level);
                     tracing::info!(level, "log level changed");
                 }
             }
@@ -54,4 +57,39 @@ pub fn init(format: LogFormat, level: &str) -> (LevelSetter, Option<LogGuard>) {
         }
     });
     (setter, guard)
+}
+
+/// The `log.level` directive in force.
+struct Current(Mutex<String>);
+
+impl Current {
+    fn new(level: &str) -> Current {
+        Current(Mutex::new(level.to_owned()))
+    }
+
+    /// Whether `level` is another directive than the one in force (a poisoned lock: assume so).
+    fn differs(&self, level: &str) -> bool {
+        self.0.lock().map(|c| *c != level).unwrap_or(true)
+    }
+
+    fn set(&self, level: &str) {
+        if let Ok(mut c) = self.0.lock() {
+            level.clone_into(&mut c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Current;
+
+    #[test]
+    fn a_reload_with_the_same_level_changes_nothing() {
+        let current = Current::new("info");
+        assert!(!current.differs("info"));
+        assert!(current.differs("warn,wsgate::session=info"));
+        current.set("warn,wsgate::session=info");
+        assert!(!current.differs("warn,wsgate::session=info"));
+        assert!(current.differs("info"));
+    }
 }
