@@ -29,11 +29,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(validate::host(&head, Some(&h.name)).is_ok());
     }
     let _ = validate::host(&head, Some("ws.test"));
-    if let Ok(body) = framing {
-        if let Ok(up) = validate::upgrade(&head, body) {
-            assert!(head.has_token("upgrade", "websocket"));
-            assert!(!up.key.is_empty());
-        }
+    if let Ok(body) = framing
+        && let Ok(up) = validate::upgrade(&head, body)
+    {
+        assert!(head.has_token("upgrade", "websocket"));
+        assert!(!up.key.is_empty());
     }
     let _ = wire::connection_scoped(&head.headers);
     let _ = wire::end_to_end(&head.headers, &["sec-websocket-protocol"]).count();
