@@ -132,6 +132,8 @@ put("proxy_header", "v1_tcp4", framed(0, [1], b"PROXY TCP4 192.0.2.1 198.51.100.
 put("proxy_header", "v1_tcp6", framed(0, [3, 7], b"PROXY TCP6 2001:db8::1 2001:db8::2 56324 443\r\n" + HELLO))
 put("proxy_header", "v1_unknown", framed(0, [], b"PROXY UNKNOWN\r\n" + HELLO))
 put("proxy_header", "v1_no_crlf_107", framed(0, [50], b"PROXY TCP4 " + b"1" * 120))
+# Found by this target (tests/fuzz_regressions.rs): a CR, then a two-byte character.
+put("proxy_header", "v1_cr_then_multibyte", framed(0, [3], b"PROXY UNKNOWN\r\xc3\xa9\r\n" + HELLO))
 put("proxy_header", "v1_lf_only", framed(0, [], b"PROXY TCP4 192.0.2.1 198.51.100.2 1 2\n" + HELLO))
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
