@@ -57,13 +57,21 @@ fn request(up: &UpgradeRequest) -> h1::Outgoing {
         .expect("a valid fixed request")
 }
 
-/// The backend: send `answer`, close its sending side, read whatever wsgate sends until the
-/// other end is gone.
+/// The backend: read the request head (a backend answers a request; hyper refuses an answer
+/// that comes before it), send `answer`, close its sending side, then read whatever wsgate
+/// sends until the other end is gone.
 async fn backend(mut io: DuplexStream, answer: Vec<u8>) {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match io.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
     let _ = io.write_all(&answer).await;
     let _ = io.shutdown().await;
-    let mut sink = Vec::new();
-    let _ = io.read_to_end(&mut sink).await;
+    let _ = io.read_to_end(&mut seen).await;
 }
 
 async fn exchange(config: u8, answer: &[u8]) {
