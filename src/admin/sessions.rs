@@ -206,7 +206,7 @@ pub fn close_published(request: &serde_json::Value, registry: &Registry) -> Resu
 }
 
 /// A checked close: who, and with what Close.
-struct Selection {
+pub struct Selection {
     id: Option<u64>,
     subject: Option<String>,
     route: Option<String>,
@@ -234,8 +234,9 @@ fn apply(selection: &Selection, registry: &Registry) -> usize {
     closed
 }
 
-/// The checks of a close request, each fault named; nothing is closed on any of them.
-fn check(body: &[u8]) -> Result<(Selection, bool), String> {
+/// The checks of a close request, each fault named; nothing is closed on any of them. Public
+/// for the fuzz target (`fuzz/fuzz_targets/admin_body.rs`); the second value is `scope: fleet`.
+pub fn check(body: &[u8]) -> Result<(Selection, bool), String> {
     let req: CloseRequest =
         serde_json::from_slice(body).map_err(|e| format!("invalid close request: {e}"))?;
     if req.id.is_none() && req.subject.is_none() && req.route.is_none() && req.client.is_none() {

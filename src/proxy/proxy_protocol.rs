@@ -128,6 +128,11 @@ async fn read_exact_header<S: AsyncRead + Unpin>(
 
 fn parse_v1(bytes: &[u8]) -> Result<ProxyHeader, ProxyError> {
     use ppp::v1::{Addresses, Header};
+    // US-ASCII only (spec §2.1), checked before `ppp` sees it: its parser cuts the line at the
+    // first CR plus two bytes, which panics inside a multi-byte character (fuzzing, #13).
+    if !bytes.is_ascii() {
+        return Err(ProxyError::Malformed("v1 header is not ASCII"));
+    }
     let text =
         std::str::from_utf8(bytes).map_err(|_| ProxyError::Malformed("v1 header is not ASCII"))?;
     let header =
