@@ -63,6 +63,8 @@ const BACKEND: usize = 1;
 /// tunnel task already holds is borrowed, not moved in: each would otherwise be kept twice in
 /// every session's task (see `tunnel::run`). `first` holds the bytes each side sent before the
 /// tunnel (to the backend, to the client); they are taken from there.
+// Not an `async fn` on purpose (see above): it would double the session's memory.
+#[allow(clippy::manual_async_fn)]
 pub fn drive<'a, C, B>(
     client: &'a mut C,
     backend: &'a mut B,
@@ -92,9 +94,8 @@ where
             pings: [0; 2],
         };
         let mut closing: Option<Closing> = None;
-        let mut timer: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep_until(next_deadline(
-            &c, &setup, &closing,
-        )));
+        let mut timer: Pin<Box<Sleep>> =
+            Box::pin(tokio::time::sleep_until(next_deadline(&c, setup, &closing)));
         let mut requested = pin!(handle.close_requested());
         // The first poll registers this task with the handle's notifier; after that the future is
         // polled again only once a request is flagged (the notifier wakes the task for it).
@@ -105,7 +106,7 @@ where
                     && (!registered || handle.is_asked())
                     && let Poll::Ready(reason) = requested.as_mut().poll(cx)
                 {
-                    closing = Some(Closing::start(reason, &mut up, &mut down, &setup));
+                    closing = Some(Closing::start(reason, &mut up, &mut down, setup));
                 }
                 registered = true;
                 let result = poll_both(cx, client, backend, &mut up, &mut down, &mut c.first_done);
@@ -114,7 +115,7 @@ where
                 if closing.is_none()
                     && let Some(reason) = violation_reason(&up, &down)
                 {
-                    closing = Some(Closing::start(reason, &mut up, &mut down, &setup));
+                    closing = Some(Closing::start(reason, &mut up, &mut down, setup));
                     continue;
                 }
                 if let Poll::Ready(end) = result {
@@ -142,7 +143,7 @@ where
                     return Poll::Ready(outcome(end, &c, &closing, &up, &down));
                 }
                 let armed = timer.deadline();
-                let wanted = next_deadline(&c, &setup, &closing);
+                let wanted = next_deadline(&c, setup, &closing);
                 if wanted < armed {
                     timer.as_mut().reset(wanted);
                 }
@@ -150,9 +151,9 @@ where
                     return Poll::Pending;
                 }
                 let now = Instant::now();
-                match on_timer(now, &mut c, &setup, &mut closing, &mut up, &mut down) {
+                match on_timer(now, &mut c, setup, &mut closing, &mut up, &mut down) {
                     Some(end) => return Poll::Ready(outcome(end, &c, &closing, &up, &down)),
-                    None => timer.as_mut().reset(next_deadline(&c, &setup, &closing)),
+                    None => timer.as_mut().reset(next_deadline(&c, setup, &closing)),
                 }
             }
         })

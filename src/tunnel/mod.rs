@@ -113,6 +113,8 @@ pub fn setup(t: &Terms<'_>) -> Setup {
 /// Written as a function returning an `async move` block, not an `async fn`: an `async fn`
 /// keeps its arguments twice in the task (as arguments and again as the body's locals), which
 /// for a TLS client leg is over 1.8 KiB per session; the block uses them where they are.
+// Not an `async fn` on purpose (see above): it would double the session's memory.
+#[allow(clippy::manual_async_fn)]
 pub fn run<C, B>(mut client: C, mut backend: B, mut t: Tunnel) -> impl Future<Output = ()>
 where
     C: AsyncRead + AsyncWrite + Unpin,
