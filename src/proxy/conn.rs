@@ -65,23 +65,23 @@ pub async fn handle(mut tcp: TcpStream, mut ctx: ConnCtx) {
             }
         }
     }
-    let Some(acceptor) = ctx.listener.tls.clone() else {
+    let Some(config) = ctx.listener.tls.clone() else {
         // Plain listeners speak HTTP/1.1 only (no h2c).
         return h1::serve(tcp, None, ctx, guard).await;
     };
     // 1. TLS: versions, no renegotiation, SNI picks the certificate, a client certificate
     // verified when the listener asks for one (runtime::tls); a refused one fails the handshake.
-    match tls::accept(&acceptor, tcp, ctx.runtime.limits.tls_handshake_timeout).await {
-        Ok(stream) => {
-            let sni = tls::sni(&stream);
+    match tls::accept(config, tcp, ctx.runtime.limits.tls_handshake_timeout).await {
+        Ok((stream, sni)) => {
+            let alpn = stream.connection().alpn_protocol();
             // RFC 8737 §3: a TLS-ALPN-01 validation ends after the handshake; nothing is served.
-            if stream.get_ref().1.alpn_protocol() == Some(crate::acme::ACME_TLS_ALPN) {
+            if alpn == Some(crate::acme::ACME_TLS_ALPN) {
                 tracing::debug!(peer = %ctx.peer, ?sni, "acme-tls/1 validation handshake");
                 return;
             }
             ctx.client_cert = tls::client_cert(&stream);
             // ALPN chose h2 (offered only with `http2: true`): RFC 8441 streams.
-            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+            if alpn == Some(b"h2") {
                 return h2::serve(stream, sni, ctx, guard).await;
             }
             h1::serve(stream, sni, ctx, guard).await;

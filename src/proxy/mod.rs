@@ -12,5 +12,6 @@ pub mod plain;
 pub mod proxy_protocol;
 pub mod respond;
 pub mod tls;
+pub mod tls_conn;
 pub mod validate;
 pub mod verify;

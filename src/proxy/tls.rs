@@ -1,14 +1,15 @@
 //! The TLS stage: a handshake bounded by `tls_handshake_timeout`, the SNI name it carried and
 //! the names of the client certificate rustls verified (listeners with `client_auth`).
 //! rustls speaks TLS 1.2 and 1.3 only and never renegotiates; certificates and versions come
-//! from `runtime::tls`.
+//! from `runtime::tls`; the connection itself is [`tls_conn`](super::tls_conn).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::ServerConfig;
 use tokio::net::TcpStream;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
+use crate::proxy::tls_conn::{self, TlsConn};
 use crate::runtime::client_auth::ClientCert;
 
 /// Why a TLS handshake did not complete (for the log and the counter).
@@ -35,31 +36,23 @@ impl TlsFailure {
     }
 }
 
-/// Run the server handshake within `timeout`.
+/// Run the server handshake within `timeout`. Returns the connection and the SNI host name
+/// the client sent, lower-cased.
 pub async fn accept(
-    acceptor: &TlsAcceptor,
+    config: Arc<ServerConfig>,
     tcp: TcpStream,
     timeout: Duration,
-) -> Result<TlsStream<TcpStream>, TlsFailure> {
-    match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+) -> Result<(TlsConn, Option<String>), TlsFailure> {
+    match tokio::time::timeout(timeout, tls_conn::accept(config, tcp)).await {
         Err(_) => Err(TlsFailure::Timeout),
         Ok(Err(e)) => Err(TlsFailure::Handshake(e)),
-        Ok(Ok(stream)) => Ok(stream),
+        Ok(Ok(accepted)) => Ok(accepted),
     }
-}
-
-/// The SNI host name the client sent, lower-cased.
-pub fn sni(stream: &TlsStream<TcpStream>) -> Option<String> {
-    stream
-        .get_ref()
-        .1
-        .server_name()
-        .map(str::to_ascii_lowercase)
 }
 
 /// What the client's certificate names, when it sent one. rustls hands out peer certificates
 /// only after its verifier accepted them (a refused one failed the handshake).
-pub fn client_cert(stream: &TlsStream<TcpStream>) -> Option<ClientCert> {
-    let chain = stream.get_ref().1.peer_certificates()?;
+pub fn client_cert(stream: &TlsConn) -> Option<ClientCert> {
+    let chain = stream.connection().peer_certificates()?;
     ClientCert::from_der(chain.first()?)
 }

@@ -1,4 +1,4 @@
-//! The live runtime built from a [`Config`]: TLS acceptors per listener, the route table with its
+//! The live runtime built from a [`Config`]: TLS configurations per listener, the route table with its
 //! pools, and the limits. Built whole off the data path; a connection takes one snapshot of it
 //! when it arrives (invariant 4).
 
@@ -10,7 +10,7 @@ pub mod tls;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio_rustls::TlsAcceptor;
+use rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::acme::AcmeManager;
@@ -24,7 +24,7 @@ use crate::upstream::Pool;
 pub struct ListenerRuntime {
     pub name: String,
     /// `None`: plain listener.
-    pub tls: Option<TlsAcceptor>,
+    pub tls: Option<Arc<ServerConfig>>,
     /// Expect a PROXY protocol header first.
     pub proxy_protocol: bool,
 }
@@ -93,7 +93,7 @@ impl Runtime {
             let tls = match &l.tls {
                 None => None,
                 Some(t) => match tls::server_config(t, l.http2, manager) {
-                    Ok(sc) => Some(TlsAcceptor::from(sc)),
+                    Ok(sc) => Some(sc),
                     Err(msgs) => {
                         errors.extend(located(&file, &format!("listeners[{i}].tls"), msgs));
                         None

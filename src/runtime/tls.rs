@@ -6,8 +6,10 @@
 //! choosing a certificate by SNI against each certificate's SAN names (first = default). With
 //! `tls.acme`, files still win for their own names; other names get the ACME certificate
 //! (`crate::acme`), and `acme-tls/1` validation handshakes get the challenge certificate.
-//! Does not own the handshake itself (`proxy::tls`).
+//! Does not own the handshake itself (`proxy::tls`); it hands the handshake the SNI name it
+//! chose for ([`take_resolved_sni`]).
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use rustls::ServerConfig;
@@ -126,9 +128,22 @@ struct SniResolver {
     acme: Option<Arc<AcmeManager>>,
 }
 
+thread_local! {
+    /// The SNI name of the ClientHello this thread last chose a certificate for.
+    static RESOLVED_SNI: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The SNI name (lower-cased) of the ClientHello this thread last chose a certificate for,
+/// taken. rustls' unbuffered server connection does not expose the name; the handshake
+/// (`proxy::tls_conn`) runs rustls on this thread and takes the name right after each step.
+pub fn take_resolved_sni() -> Option<String> {
+    RESOLVED_SNI.with_borrow_mut(Option::take)
+}
+
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let sni = hello.server_name().map(str::to_ascii_lowercase);
+        RESOLVED_SNI.with_borrow_mut(|seen| seen.clone_from(&sni));
         if let Some(acme) = &self.acme
             && hello.alpn().is_some_and(|mut p| {
                 p.next() == Some(ACME_TLS_ALPN) && p.all(|p| p == ACME_TLS_ALPN)
