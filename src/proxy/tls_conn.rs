@@ -120,63 +120,58 @@ impl TlsConn {
         }
     }
 
-    /// Once the socket is readable, read and run the records through rustls: plaintext to
+    /// Read into the per-thread scratch and run the records through rustls: plaintext to
     /// `dst` (what does not fit is kept), records rustls answers with to the backlog. Before
-    /// waiting for the socket, the backlog goes out (the peer may be waiting for it).
+    /// waiting for the socket, the backlog goes out (the peer may be waiting for it). A read
+    /// that would block costs no buffer; tokio's `poll_read` also notes a short read as the
+    /// socket drained, so the next read waits for readiness instead of failing with EAGAIN.
     fn poll_read_records(
         &mut self,
         cx: &mut Context<'_>,
-        mut dst: Option<&mut ReadBuf<'_>>,
+        dst: Option<&mut ReadBuf<'_>>,
     ) -> Poll<io::Result<After>> {
-        loop {
-            if self.tcp.poll_read_ready(cx)?.is_pending() {
-                if let Poll::Ready(Err(e)) = self.poll_send(cx) {
-                    return Poll::Ready(Err(e));
-                }
-                return Poll::Pending;
+        let step = READ_SCRATCH.with_borrow_mut(|scratch| {
+            let held = self.held.len();
+            let end = held + READ_BYTES;
+            if scratch.len() < end {
+                scratch.resize(end, 0);
             }
-            let step = READ_SCRATCH.with_borrow_mut(|scratch| {
-                let held = self.held.len();
-                let end = held + READ_BYTES;
-                if scratch.len() < end {
-                    scratch.resize(end, 0);
+            let mut buf = ReadBuf::new(&mut scratch[held..end]);
+            ready!(Pin::new(&mut self.tcp).poll_read(cx, &mut buf))?;
+            let n = buf.filled().len();
+            if n == 0 {
+                return Poll::Ready(Err(unexpected_eof()));
+            }
+            scratch[..held].copy_from_slice(&self.held);
+            let (used, after) = self.session.process(&mut scratch[..held + n], dst)?;
+            let rest = &scratch[used..held + n];
+            if rest.len() > MAX_HELD {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "TLS message too large",
+                )));
+            }
+            if rest.is_empty() {
+                self.held = Vec::new();
+            } else {
+                self.held.clear();
+                self.held.extend_from_slice(rest);
+            }
+            Poll::Ready(Ok(after))
+        });
+        match step {
+            Poll::Ready(Ok(after)) => Poll::Ready(Ok(after)),
+            Poll::Pending => match self.poll_send(cx) {
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                _ => Poll::Pending,
+            },
+            Poll::Ready(Err(e)) => {
+                // rustls' alert goes out now if the socket takes it (a last word, as
+                // tokio-rustls does): the caller may drop the connection next.
+                if self.session.broken {
+                    let _ = self.poll_send(cx);
                 }
-                let n = match self.tcp.try_read(&mut scratch[held..end]) {
-                    Ok(0) => return Err(unexpected_eof()),
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                    Err(e) => return Err(e),
-                };
-                scratch[..held].copy_from_slice(&self.held);
-                let (used, after) = self
-                    .session
-                    .process(&mut scratch[..held + n], dst.as_deref_mut())?;
-                let rest = &scratch[used..held + n];
-                if rest.len() > MAX_HELD {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "TLS message too large",
-                    ));
-                }
-                if rest.is_empty() {
-                    self.held = Vec::new();
-                } else {
-                    self.held.clear();
-                    self.held.extend_from_slice(rest);
-                }
-                Ok(Some(after))
-            });
-            match step {
-                Ok(Some(after)) => return Poll::Ready(Ok(after)),
-                Ok(None) => {}
-                Err(e) => {
-                    // rustls' alert goes out now if the socket takes it (a last word, as
-                    // tokio-rustls does): the caller may drop the connection next.
-                    if self.session.broken {
-                        let _ = self.poll_send(cx);
-                    }
-                    return Poll::Ready(Err(e));
-                }
+                Poll::Ready(Err(e))
             }
         }
     }
