@@ -3,14 +3,16 @@
 # holds N "used" sessions (one 16 KiB echo each, then idle); wsgate is SIGKILLed while they are
 # held, so heaptrack's "leaked" is exactly what was live at that moment.
 #
-#   N=2000 BIN=target/release/wsgate benches/heapheld.sh
+# heaptrack sees only the system allocator: build without the default `jemalloc` feature first,
+#   cargo build --release --no-default-features --target-dir target/sysalloc
+#   N=2000 BIN=target/sysalloc/release/wsgate benches/heapheld.sh
 #   heaptrack_print -f $WORK/heaptrack.wsgate.zst --print-leaks 1 | grep "leaked over"
 #
 # Needs heaptrack (apt-get install heaptrack), openssl and the wsbench tools (../shared/wsbench).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 N=${N:-2000}
-BIN=${BIN:-$here/target/release/wsgate}
+BIN=${BIN:-$here/target/sysalloc/release/wsgate}
 B=${WSBENCH_BIN:-$here/../shared/wsbench/target/release}
 WORK=${WORK:-$(mktemp -d)}
 echo "work dir: $WORK"

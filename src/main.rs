@@ -75,6 +75,11 @@ enum LogFormat {
     Json,
 }
 
+/// jemalloc keeps a held session's heap tighter than glibc malloc (see the `jemalloc` feature).
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = match cli_extras::parse::<Cli>() {
         Ok(cli) => cli,
