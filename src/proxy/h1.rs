@@ -65,22 +65,27 @@ where
             Box::pin(async move { Ok(answer(req, &ctx, sni.as_deref(), &slot).await) })
         })
     };
-    let mut conn = builder.serve_connection(TokioIo::new(io), service);
-    let mut draining = false;
-    let ended = loop {
-        tokio::select! {
-            ended = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break ended,
-            // The handshake in flight is cut (its future dropped); the socket just closes.
-            () = ctx.close.cancelled() => return,
-            () = ctx.draining.cancelled(), if !draining => {
-                // No next request on this connection; one in flight still gets its answer.
-                draining = true;
-                Pin::new(&mut conn).graceful_shutdown();
+    // In a block of its own, so that hyper's connection takes no room in this future's state
+    // while the closing below is awaited.
+    let (ended, parts) = {
+        let mut conn = builder.serve_connection(TokioIo::new(io), service);
+        let mut draining = false;
+        let ended = loop {
+            tokio::select! {
+                ended = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break ended,
+                // The handshake in flight is cut (its future dropped); the socket just closes.
+                () = ctx.close.cancelled() => return,
+                () = ctx.draining.cancelled(), if !draining => {
+                    // No next request on this connection; one in flight still gets its answer.
+                    draining = true;
+                    Pin::new(&mut conn).graceful_shutdown();
+                }
             }
-        }
+        };
+        (ended, conn.into_parts())
     };
-    let parts = conn.into_parts();
-    let mut io = parts.io.into_inner();
+    let http1::Parts { io, read_buf, .. } = parts;
+    let mut io = io.into_inner();
     let handoff = slot.lock().ok().and_then(|mut s| s.take());
     match (ended, handoff) {
         (Ok(()), Some(Handoff { up, started })) => {
@@ -90,15 +95,15 @@ where
                 protocol: "h1",
                 guards: vec![guard],
                 permit,
-                to_backend_first: parts.read_buf.to_vec(),
+                to_backend_first: read_buf.to_vec(),
             };
-            drop(parts.read_buf);
+            drop(read_buf);
             let (backend, tunnel) = pass::tunnel(&ctx, *up, leg);
             ctx.tracker.spawn(tunnel::run(io, backend, tunnel));
         }
         (ended, _) => {
             if let Err(e) = ended {
-                hyper_error(&ctx, &e, !parts.read_buf.is_empty());
+                hyper_error(&ctx, &e, !read_buf.is_empty());
             }
             respond::close_gently(&mut io).await;
             drop((permit, guard));

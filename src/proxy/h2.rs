@@ -29,6 +29,7 @@ use crate::error::Refusal;
 use crate::metrics::GaugeGuard;
 use crate::proxy;
 use crate::proxy::conn::ConnCtx;
+use crate::proxy::h2_leg::StreamLeg;
 use crate::proxy::pass::{self, Answer, Stop};
 use crate::proxy::respond::{self, Body};
 use crate::tunnel;
@@ -160,14 +161,9 @@ async fn stream(
         to_backend_first: Vec::new(),
     };
     let (backend, tunnel) = pass::tunnel(&ctx, *up, leg);
-    ctx.tracker.spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => tunnel::run(TokioIo::new(upgraded), backend, tunnel).await,
-            Err(e) => tracing::debug!(error = %e, "h2 stream gone before its tunnel began"),
-        }
-        // The stream counts as open on its connection until its tunnel ends.
-        drop(alive);
-    });
+    // The stream counts as open on its connection until its tunnel ends (the leg holds `alive`).
+    let client = StreamLeg::new(on_upgrade, alive);
+    ctx.tracker.spawn(tunnel::run(client, backend, tunnel));
     answer
 }
 

@@ -6,6 +6,7 @@ pub mod conn;
 pub mod forward;
 pub mod h1;
 pub mod h2;
+pub mod h2_leg;
 pub mod listener;
 pub mod pass;
 pub mod plain;

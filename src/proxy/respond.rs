@@ -182,7 +182,8 @@ pub async fn close_gently<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) {
     if !matches!(closed, Ok(Ok(()))) {
         return;
     }
-    let mut sink = [0u8; 4096];
+    // On the heap: on the stack it would sit in every connection task's state machine.
+    let mut sink = vec![0u8; 4096];
     let mut left = LINGER_BYTES;
     let _ = tokio::time::timeout(LINGER_TIME, async {
         while left > 0 {
