@@ -6,7 +6,8 @@
 #   REPS=1 SCENARIOS="handshake bulk-1MiB" benches/wsbench.sh   # quick partial run
 #
 # Needs nginx and haproxy installed (apt-get install -y nginx haproxy); everything stays on
-# loopback. wsgate logs at `warn` here (nginx and HAProxy run with access logs off). The URL
+# loopback. wsgate logs at `warn` here (nginx and HAProxy run with access logs off;
+# LOG_LEVEL=info measures the session records' cost). The URL
 # names localhost because the harness sends SNI localhost and wsgate answers 421 when Host and
 # SNI disagree (the anchors do not check).
 set -euo pipefail
@@ -33,7 +34,7 @@ YAML
 cd "$WSBENCH"
 PUT_NAME=wsgate \
 PUT_URL=wss://localhost:8445/echo \
-PUT_START="env WSGATE_LOG=warn $here/target/release/wsgate run --config $cfg" \
+PUT_START="env WSGATE_LOG=${LOG_LEVEL:-warn} $here/target/release/wsgate run --config $cfg" \
 OUT_JSONL="$here/benches/results/wsbench-$stamp.jsonl" \
 OUT_MD="$here/benches/results/wsbench-$stamp.md" \
 ./run-anchors.sh
