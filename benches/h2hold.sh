@@ -199,7 +199,7 @@ classes() {
     echo "## One more stream on an existing connection"
     echo
     echo "(Δ(CxS) − Δ(Cx1)) / (C·(S−1)), in KiB: what an extra idle WebSocket costs once its h2"
-    echo "connection exists. Target (#10): ≤ 4 KiB."
+    echo "connection exists. Target (#14): ≤ 4 KiB."
     echo
     echo "| server | pair | extra streams | VmRSS KiB/stream | RssAnon KiB/stream | live heap KiB/stream |"
     echo "|---|---|---|---|---|---|"
