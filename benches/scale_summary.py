@@ -2,6 +2,7 @@
 """Summarise benches/scale.sh: per target, RSS and proxy CPU at each N (medians over
 repetitions) and KiB per held session from the least-squares slope of RSS over N."""
 import json
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -27,6 +28,12 @@ def main(path):
             print(f"warning: {r['target']} opened {n} of {r['load']['conns']}", file=sys.stderr)
         runs[r["target"]][r["load"]["conns"]].append(r)
     sizes = sorted({n for t in runs.values() for n in t})
+    print("# Cost curve of held sessions\n")
+    print("`benches/scale.sh`: one wsbench run per size (hold-used: TLS 1.3, one 16 KiB echo per")
+    print("session, then idle; targets interleaved), peak RSS of all proxy processes while the")
+    print("sessions are held (medians over repetitions), and KiB per session from the least-squares")
+    print("slope of RSS over N. CPU-s is the proxy's CPU to open, hold and close the N sessions.")
+    print(f"Raw data: `{os.path.basename(path)}`.\n")
     print("| target | " + " | ".join(f"RSS at {n:,} MiB" for n in sizes)
           + " | KiB/session (slope) | " + " | ".join(f"CPU-s at {n:,}" for n in sizes) + " |")
     print("|---" * (2 + 2 * len(sizes)) + "|")
