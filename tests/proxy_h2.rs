@@ -9,15 +9,6 @@ use support::h2::{H2Client, H2Ws, body, connect_request, tls_with_alpn};
 use support::*;
 use tokio_tungstenite::tungstenite::Message;
 
-async fn echo_proxy() -> (TestProxy, EchoBackend) {
-    let backend = EchoBackend::start().await;
-    let proxy = TestProxy::builder()
-        .route(None, "/echo/", backend.addr())
-        .start()
-        .await;
-    (proxy, backend)
-}
-
 async fn echo(ws: &mut H2Ws, text: &str) {
     within("send", ws.send(Message::text(text)))
         .await

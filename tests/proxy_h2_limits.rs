@@ -13,15 +13,6 @@ use support::*;
 /// `MAX_STREAMS` in `proxy::h2`.
 const MAX_STREAMS: usize = 100;
 
-async fn echo_proxy() -> (TestProxy, EchoBackend) {
-    let backend = EchoBackend::start().await;
-    let proxy = TestProxy::builder()
-        .route(None, "/echo/", backend.addr())
-        .start()
-        .await;
-    (proxy, backend)
-}
-
 /// The route labels of the live sessions, sorted.
 fn routes(proxy: &TestProxy) -> Vec<String> {
     let mut all: Vec<String> = (proxy.stats().sessions.snapshot().iter())

@@ -6,15 +6,6 @@ mod support;
 
 use support::*;
 
-async fn echo_proxy() -> (TestProxy, EchoBackend) {
-    let backend = EchoBackend::start().await;
-    let proxy = TestProxy::builder()
-        .route(None, "/echo/", backend.addr())
-        .start()
-        .await;
-    (proxy, backend)
-}
-
 async fn refused(request: Head, status: u16, reason: &str) -> Answer {
     let (proxy, backend) = echo_proxy().await;
     assert_refused(&proxy, &backend, request, status, reason).await

@@ -22,15 +22,6 @@ async fn two_cert_proxy() -> (TestProxy, EchoBackend) {
     (proxy, backend)
 }
 
-async fn echo_proxy() -> (TestProxy, EchoBackend) {
-    let backend = EchoBackend::start().await;
-    let proxy = TestProxy::builder()
-        .route(None, "/echo/", backend.addr())
-        .start()
-        .await;
-    (proxy, backend)
-}
-
 fn served_cert(conn: &support::client::TlsClient) -> Vec<u8> {
     let certs = conn
         .get_ref()

@@ -14,15 +14,6 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
-async fn echo_proxy() -> (TestProxy, EchoBackend) {
-    let backend = EchoBackend::start().await;
-    let proxy = TestProxy::builder()
-        .route(None, "/echo/", backend.addr())
-        .start()
-        .await;
-    (proxy, backend)
-}
-
 async fn scripted_proxy(script: Script) -> (TestProxy, ScriptedBackend) {
     let backend = ScriptedBackend::start(script).await;
     let proxy = TestProxy::builder()

@@ -18,15 +18,6 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-async fn echo_proxy() -> (TestProxy, EchoBackend) {
-    let backend = EchoBackend::start().await;
-    let proxy = TestProxy::builder()
-        .route(None, "/echo/", backend.addr())
-        .start()
-        .await;
-    (proxy, backend)
-}
-
 /// Send the upgrade over `tls`, one write (and so one TLS record) per `chunk` bytes, and
 /// return the WebSocket once the 101 is read.
 async fn upgrade_in_records(mut tls: TlsClient, chunk: usize) -> WebSocketStream<TlsClient> {

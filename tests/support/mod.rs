@@ -55,6 +55,16 @@ pub use head::{ACCEPT, Head, KEY};
 pub use proxy::TestProxy;
 pub use scripted::{FullBacklog, Script, ScriptedBackend, Seen, Then, accept_for, upgrade_answer};
 
+/// A proxy with one route, `/echo/`, to a fresh echo backend.
+pub async fn echo_proxy() -> (TestProxy, EchoBackend) {
+    let backend = EchoBackend::start().await;
+    let proxy = TestProxy::builder()
+        .route(None, "/echo/", backend.addr())
+        .start()
+        .await;
+    (proxy, backend)
+}
+
 /// Upper bound on any single network wait in a test.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
