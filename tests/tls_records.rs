@@ -99,7 +99,7 @@ async fn the_session_ticket_reaches_the_client_and_resumes() {
     // The ticket rides with the first answer: read it (with the 101) before reconnecting.
     let mut ws = upgrade_in_records(first, 4096).await;
     echo(&mut ws, 10).await;
-    let second = client::tls_connect(proxy.addr(), config, "localhost")
+    let second = client::tls_connect(proxy.addr(), Arc::clone(&config), "localhost")
         .await
         .expect("second handshake");
     assert_eq!(
@@ -108,6 +108,17 @@ async fn the_session_ticket_reaches_the_client_and_resumes() {
     );
     let mut ws = upgrade_in_records(second, 4096).await;
     echo(&mut ws, 10).await;
+    // A resumed handshake still names its SNI: a Host other than it is misdirected.
+    let mut third = client::tls_connect(proxy.addr(), config, "localhost")
+        .await
+        .expect("third handshake");
+    assert_eq!(
+        third.get_ref().1.handshake_kind(),
+        Some(HandshakeKind::Resumed)
+    );
+    let head = Head::upgrade("/echo/").set("Host", "ws.test").bytes();
+    let answer = within("421", client::exchange(&mut third, &head)).await;
+    assert_eq!(answer.status, 421, "{answer:?}");
 }
 
 #[tokio::test]
