@@ -83,39 +83,35 @@ async fn key_updates_in_the_middle_of_a_tunnel_keep_it_working() {
     }
 }
 
+/// A TLS connection to the proxy with `config`, whose handshake was of `kind`.
+async fn handshake(
+    proxy: &TestProxy,
+    config: &Arc<ClientConfig>,
+    kind: HandshakeKind,
+    which: &str,
+) -> TlsClient {
+    let tls = client::tls_connect(proxy.addr(), Arc::clone(config), "localhost")
+        .await
+        .unwrap_or_else(|e| panic!("{which} handshake: {e}"));
+    assert_eq!(tls.get_ref().1.handshake_kind(), Some(kind), "{which}");
+    tls
+}
+
 #[tokio::test]
 async fn the_session_ticket_reaches_the_client_and_resumes() {
     let (proxy, _backend) = echo_proxy().await;
     let mut config = ClientConfig::clone(&proxy.ca().client_config());
     config.resumption = Resumption::in_memory_sessions(4);
     let config = Arc::new(config);
-    let first = client::tls_connect(proxy.addr(), Arc::clone(&config), "localhost")
-        .await
-        .expect("first handshake");
-    assert_eq!(
-        first.get_ref().1.handshake_kind(),
-        Some(HandshakeKind::Full)
-    );
+    let first = handshake(&proxy, &config, HandshakeKind::Full, "first").await;
     // The ticket rides with the first answer: read it (with the 101) before reconnecting.
     let mut ws = upgrade_in_records(first, 4096).await;
     echo(&mut ws, 10).await;
-    let second = client::tls_connect(proxy.addr(), Arc::clone(&config), "localhost")
-        .await
-        .expect("second handshake");
-    assert_eq!(
-        second.get_ref().1.handshake_kind(),
-        Some(HandshakeKind::Resumed)
-    );
+    let second = handshake(&proxy, &config, HandshakeKind::Resumed, "second").await;
     let mut ws = upgrade_in_records(second, 4096).await;
     echo(&mut ws, 10).await;
     // A resumed handshake still names its SNI: a Host other than it is misdirected.
-    let mut third = client::tls_connect(proxy.addr(), config, "localhost")
-        .await
-        .expect("third handshake");
-    assert_eq!(
-        third.get_ref().1.handshake_kind(),
-        Some(HandshakeKind::Resumed)
-    );
+    let mut third = handshake(&proxy, &config, HandshakeKind::Resumed, "third").await;
     let head = Head::upgrade("/echo/").set("Host", "ws.test").bytes();
     let answer = within("421", client::exchange(&mut third, &head)).await;
     assert_eq!(answer.status, 421, "{answer:?}");
