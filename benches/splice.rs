@@ -47,7 +47,7 @@ fn registry_entry(reg: &Arc<Registry>) -> wsgate::session::Entry {
         started: SystemTime::now(),
         expires_at: None,
         key_id: None,
-        protocol: "h1",
+        protocol: wsgate::session::Protocol::H1,
     })
 }
 

@@ -88,7 +88,7 @@ pub(crate) fn start_health(rt: &Runtime, stats: &Stats) {
 /// Every listener and route `rt` names gets its series at zero (at start and on reload).
 pub(crate) fn prime_metrics(rt: &Runtime, stats: &Stats) {
     let listeners = rt.listeners.keys().map(String::as_str);
-    let routes = rt.routes.iter().map(|r| r.label.as_str());
+    let routes = rt.routes.iter().map(|r| &*r.label);
     stats.metrics.prime(listeners, routes);
 }
 

@@ -253,7 +253,7 @@ async fn the_cli_lists_and_closes_through_the_admin_endpoint() {
     let handles = proxy.stats().sessions.snapshot();
     let anon = handles
         .iter()
-        .find(|h| h.info.route == ECHO)
+        .find(|h| &*h.info.route == ECHO)
         .expect("listed");
     assert!(matches!(
         anon.requested(),

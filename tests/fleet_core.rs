@@ -51,7 +51,7 @@ fn session(reg: &Arc<Registry>, subject: &str) -> wsgate::session::Entry {
         started: SystemTime::now(),
         expires_at: None,
         key_id: None,
-        protocol: "h1",
+        protocol: wsgate::session::Protocol::H1,
     })
 }
 

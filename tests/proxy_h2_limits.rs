@@ -16,7 +16,7 @@ const MAX_STREAMS: usize = 100;
 /// The route labels of the live sessions, sorted.
 fn routes(proxy: &TestProxy) -> Vec<String> {
     let mut all: Vec<String> = (proxy.stats().sessions.snapshot().iter())
-        .map(|s| s.info.route.clone())
+        .map(|s| s.info.route.to_string())
         .collect();
     all.sort();
     all

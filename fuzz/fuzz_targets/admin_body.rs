@@ -28,7 +28,7 @@ fn info() -> Info {
         started: SystemTime::UNIX_EPOCH,
         expires_at: Some(4_102_444_800),
         key_id: None,
-        protocol: "h1",
+        protocol: wsgate::session::Protocol::H1,
     }
 }
 

@@ -54,17 +54,17 @@ impl SessionView {
             h.counters.read();
         SessionView {
             id: h.id,
-            subject: h.info.subject.clone(),
+            subject: h.info.subject.as_deref().map(str::to_owned),
             client: h.info.client.to_string(),
-            route: h.info.route.clone(),
-            backend: h.info.backend.clone(),
+            route: h.info.route.to_string(),
+            backend: h.info.backend.to_string(),
             started: rfc3339(h.info.started),
             bytes_to_backend,
             bytes_to_client,
             messages_to_backend,
             messages_to_client,
             expires_at: h.info.expires_at.map(rfc3339_secs),
-            protocol: h.info.protocol.to_owned(),
+            protocol: h.info.protocol.as_str().to_owned(),
         }
     }
 }
@@ -134,8 +134,8 @@ pub fn list(query: Option<&str>, registry: &Registry) -> Answer {
     let views: Vec<SessionView> = registry
         .snapshot()
         .iter()
-        .filter(|h| subject.is_none() || h.info.subject == subject)
-        .filter(|h| route.as_ref().is_none_or(|r| &h.info.route == r))
+        .filter(|h| subject.is_none() || h.info.subject.as_deref() == subject.as_deref())
+        .filter(|h| route.as_ref().is_none_or(|r| *h.info.route == **r))
         .map(|h| SessionView::of(h))
         .collect();
     json(&views)
@@ -217,8 +217,8 @@ pub struct Selection {
 impl Selection {
     fn picks(&self, h: &Handle) -> bool {
         self.id.is_none_or(|id| h.id == id)
-            && (self.subject.is_none() || h.info.subject == self.subject)
-            && self.route.as_ref().is_none_or(|r| &h.info.route == r)
+            && (self.subject.is_none() || h.info.subject.as_deref() == self.subject.as_deref())
+            && self.route.as_ref().is_none_or(|r| *h.info.route == **r)
             && self.client.is_none_or(|ip| h.info.client == ip)
     }
 }

@@ -72,7 +72,7 @@ pub async fn publish(link: &Link, message: Message) -> Result<(), CallError> {
 /// Close this instance's oldest live session of `subject` on `route` (not already ending).
 pub fn close_oldest(fleet: &Fleet, route: &str, subject: &str) -> bool {
     let oldest = fleet.sessions().snapshot().into_iter().find(|h| {
-        h.info.route == route && h.info.subject.as_deref() == Some(subject) && !h.is_asked()
+        *h.info.route == *route && h.info.subject.as_deref() == Some(subject) && !h.is_asked()
     });
     oldest.is_some_and(|h| h.request_close(Reason::Replaced))
 }

@@ -13,7 +13,7 @@ use super::Metrics;
 #[derive(Debug)]
 pub struct OpenTunnel {
     pub(super) metrics: Arc<Metrics>,
-    pub(super) route: String,
+    pub(super) route: Arc<str>,
     pub(super) route_gauge: Gauge,
     pub(super) backend_gauge: Gauge,
 }

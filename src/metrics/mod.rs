@@ -260,16 +260,21 @@ impl Metrics {
 
     /// A tunnel to `backend` of `pool` opened on `route`: both open-tunnel gauges go up until
     /// the returned guard is dropped.
-    pub fn tunnel_opened(self: &Arc<Self>, route: &str, pool: &str, backend: &str) -> OpenTunnel {
+    pub fn tunnel_opened(
+        self: &Arc<Self>,
+        route: &Arc<str>,
+        pool: &str,
+        backend: &str,
+    ) -> OpenTunnel {
         let route_gauge = self.tunnels_open.series(&RouteLabels {
-            route: route.to_owned(),
+            route: route.to_string(),
         });
         let backend_gauge = self.backend_gauge(pool, backend);
         route_gauge.inc();
         backend_gauge.inc();
         OpenTunnel {
             metrics: Arc::clone(self),
-            route: route.to_owned(),
+            route: Arc::clone(route),
             route_gauge,
             backend_gauge,
         }

@@ -22,7 +22,7 @@ fn every_catalog_entry_is_registered_once_with_its_help() {
     m.handshake("r", "upgraded");
     m.handshake("r", "route_full");
     m.backend_state("p", "ws://b:1", true);
-    let open = m.tunnel_opened("r", "p", "ws://b:1");
+    let open = m.tunnel_opened(&"r".into(), "p", "ws://b:1");
     open.closed(Duration::ZERO, 0, 0, "shutdown");
     open.session_ended(&super::SessionEnd {
         code: Some(1001),
@@ -115,8 +115,8 @@ fn counters_show_each_event_under_its_labels() {
 fn tunnel_gauges_return_to_zero_and_the_close_is_recorded() {
     let m = Arc::new(Metrics::new());
     m.backend_state("chat", "ws://10.0.0.1:9000", true);
-    let a = m.tunnel_opened("r", "chat", "ws://10.0.0.1:9000");
-    let b = m.tunnel_opened("r", "chat", "ws://10.0.0.1:9000");
+    let a = m.tunnel_opened(&"r".into(), "chat", "ws://10.0.0.1:9000");
+    let b = m.tunnel_opened(&"r".into(), "chat", "ws://10.0.0.1:9000");
     let t = m.encode();
     assert_eq!(sample(&t, r#"wsgate_tunnels_open{route="r"}"#), Some(2.0));
     let backend = r#"wsgate_backend_tunnels_open{pool="chat",backend="ws://10.0.0.1:9000"}"#;
@@ -205,8 +205,8 @@ fn readers_sum_the_series_over_routes_and_create_none() {
 fn open_gauges_read_back_and_return_to_zero() {
     let m = Arc::new(Metrics::new());
     let conn = m.connection_opened();
-    let a = m.tunnel_opened("a", "p", "ws://b:1");
-    let b = m.tunnel_opened("b", "p", "ws://b:1");
+    let a = m.tunnel_opened(&"a".into(), "p", "ws://b:1");
+    let b = m.tunnel_opened(&"b".into(), "p", "ws://b:1");
     assert_eq!((m.open_connections(), m.open_tunnels()), (1, 2));
     assert_eq!(sample(&m.encode(), "wsgate_connections_open"), Some(1.0));
     drop((a, b, conn));

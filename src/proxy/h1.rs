@@ -92,7 +92,7 @@ where
             let leg = pass::Leg {
                 sni,
                 started,
-                protocol: "h1",
+                protocol: crate::session::Protocol::H1,
                 guards: vec![guard],
                 permit,
                 to_backend_first: read_buf.to_vec(),

@@ -155,7 +155,7 @@ async fn stream(
     let leg = pass::Leg {
         sni: sni.as_deref().map(str::to_owned),
         started,
-        protocol: "h2",
+        protocol: crate::session::Protocol::H2,
         guards: Vec::new(),
         permit: None,
         to_backend_first: Vec::new(),

@@ -78,8 +78,8 @@ pub struct Upgraded {
     pub open: OpenTunnel,
     pub admission: Admission,
     pub client_ip: IpAddr,
-    pub route: String,
-    pub backend_url: String,
+    pub route: Arc<str>,
+    pub backend_url: Arc<str>,
     /// What the backend sent behind its 101.
     pub to_client_first: Vec<u8>,
     /// What the session is held to after the upgrade.
@@ -294,7 +294,7 @@ pub struct Leg {
     /// When the handshake began.
     pub started: Instant,
     /// `h1` or `h2`, for the session registry.
-    pub protocol: &'static str,
+    pub protocol: crate::session::Protocol,
     /// Gauges held up while the tunnel lives: the connection's, when the tunnel is the
     /// connection (h1). The tunnel's own gauges are [`Upgraded`]'s `open`.
     pub guards: Vec<GaugeGuard>,
@@ -309,28 +309,29 @@ pub struct Leg {
 /// spawns `tunnel::run(client, backend, tunnel)` on the tracker.
 pub fn tunnel(ctx: &ConnCtx, up: Upgraded, leg: Leg) -> (BackendStream, Tunnel) {
     (ctx.stats.metrics).handshake(&up.route, "upgraded");
-    let identity = up.admission.identity.as_ref();
+    let (subject, expires_at, key_id) = match up.admission.identity {
+        Some(i) => (i.subject, i.expires_at, i.key_id),
+        None => (None, None, None),
+    };
+    // The registry's copy is the session's only one: the record at the end reads it there.
     let entry = ctx.stats.sessions.register(crate::session::Info {
-        subject: identity.and_then(|i| i.subject.clone()),
+        subject: subject.map(String::into_boxed_str),
         client: up.client_ip,
-        route: up.route.clone(),
-        backend: up.backend_url.clone(),
+        route: up.route,
+        backend: up.backend_url,
         started: std::time::SystemTime::now() - leg.started.elapsed(),
-        expires_at: identity.and_then(|i| i.expires_at),
-        key_id: identity.and_then(|i| i.key_id.clone()),
+        expires_at,
+        key_id: key_id.map(String::into_boxed_str),
         protocol: leg.protocol,
     });
     let mut permits = up.admission.permits;
     permits.extend(leg.permit);
+    // Exactly as long as it is: the admission's vector has room for four.
+    let permits = permits.into_boxed_slice();
     let tunnel = Tunnel {
         session: Session {
             peer: ctx.peer,
             sni: leg.sni,
-            client: up.client_ip,
-            expires_at: identity.and_then(|i| i.expires_at),
-            subject: up.admission.identity.and_then(|i| i.subject),
-            route: up.route,
-            backend: up.backend_url,
             started: leg.started,
         },
         to_backend_first: leg.to_backend_first,

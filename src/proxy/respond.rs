@@ -136,8 +136,15 @@ pub fn switched(up: &Upgraded, h1: bool) -> Response<Body> {
 pub fn relayed_fields(answer: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(answer.len());
     for (name, value) in end_to_end(answer, &[]) {
-        if !NOT_RELAYED.contains(&name.as_str()) {
-            out.append(name.clone(), value.clone());
+        if NOT_RELAYED.contains(&name.as_str()) {
+            continue;
+        }
+        // A copy, not a clone: hyper's value shares the backend connection's whole read
+        // buffer, and an h2 connection's HPACK table keeps the fields it sent, which would
+        // keep one such buffer per stream alive for the connection's life.
+        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            copy.set_sensitive(value.is_sensitive());
+            out.append(name.clone(), copy);
         }
     }
     out

@@ -151,7 +151,7 @@ impl Runtime {
             routes.push(Route {
                 policy,
                 http: r.policy.http,
-                label,
+                label: label.into(),
                 host: r.host.clone(),
                 prefix: r.path.clone(),
                 pool: Arc::clone(pool),

@@ -21,7 +21,7 @@ pub struct Route {
     /// What becomes of requests that are not upgrades: 426, or proxied to the pool.
     pub http: HttpMode,
     /// `host + prefix`, for logs.
-    pub label: String,
+    pub label: Arc<str>,
 }
 
 /// Routes ordered by specificity.
@@ -48,7 +48,7 @@ impl RouteTable {
     }
 
     pub fn by_label(&self, label: &str) -> Option<&Arc<Route>> {
-        self.routes.iter().find(|r| r.label == label)
+        self.routes.iter().find(|r| &*r.label == label)
     }
 
     /// The most specific route for a lower-case host (no port) and a normalised path.

@@ -23,21 +23,45 @@ pub use reason::Reason;
 #[derive(Debug, Clone)]
 pub struct Info {
     /// `sub` of the verified token, else the verified client certificate's CN (or SAN).
-    pub subject: Option<String>,
+    pub subject: Option<Box<str>>,
     /// The client address (PROXY / trusted `X-Forwarded-For`, else the peer).
     pub client: IpAddr,
     /// The route label (as in session records and metrics).
-    pub route: String,
+    pub route: Arc<str>,
     /// The backend URL.
-    pub backend: String,
+    pub backend: Arc<str>,
     /// When the upgrade started.
     pub started: SystemTime,
     /// The token's `exp` (Unix seconds).
     pub expires_at: Option<u64>,
     /// `kid` of the JWKS key that verified the token (key revocation closes these).
-    pub key_id: Option<String>,
-    /// `h1`, or `h2` for an RFC 8441 stream.
-    pub protocol: &'static str,
+    pub key_id: Option<Box<str>>,
+    pub protocol: Protocol,
+}
+
+/// How the client reached the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// An HTTP/1.1 upgrade.
+    H1,
+    /// An RFC 8441 stream on an HTTP/2 connection.
+    H2,
+}
+
+impl Protocol {
+    /// `h1` or `h2`, as listings and records name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::H1 => "h1",
+            Protocol::H2 => "h2",
+        }
+    }
+}
+
+impl PartialEq<&str> for Protocol {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// Running totals, bumped by the tunnel task as bytes and messages pass.
@@ -208,7 +232,7 @@ mod tests {
             started: SystemTime::now(),
             expires_at: None,
             key_id: None,
-            protocol: "h1",
+            protocol: Protocol::H1,
         }
     }
 

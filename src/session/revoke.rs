@@ -55,8 +55,8 @@ mod tests {
                 backend: "b".into(),
                 started: std::time::SystemTime::now(),
                 expires_at: None,
-                key_id: key.map(str::to_owned),
-                protocol: "h1",
+                key_id: key.map(Into::into),
+                protocol: crate::session::Protocol::H1,
             })
         };
         let old = with(Some("https://idp/jwks#k1"));

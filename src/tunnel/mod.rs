@@ -14,7 +14,7 @@ pub mod frames;
 pub mod gate;
 pub mod splice;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -30,19 +30,12 @@ use drive::{End, Outcome, Setup};
 use frames::Rules;
 use splice::Timeouts;
 
-/// Who and what a session is, for its record.
+/// What a session's record needs besides its registry entry (which holds the client, subject,
+/// route and backend: one copy per session, not two).
 #[derive(Debug)]
 pub struct Session {
     pub peer: SocketAddr,
-    /// The client address (from PROXY protocol or a trusted `X-Forwarded-For`, else the peer).
-    pub client: IpAddr,
-    /// `sub` of a verified token.
-    pub subject: Option<String>,
-    /// `exp` of a verified token (Unix seconds): when the session's credential runs out.
-    pub expires_at: Option<u64>,
     pub sni: Option<String>,
-    pub route: String,
-    pub backend: String,
     pub started: Instant,
 }
 
@@ -56,7 +49,7 @@ pub struct Tunnel {
     /// Released when the task ends, whatever way it ends.
     pub guards: Vec<GaugeGuard>,
     /// Connection-cap permits (global, route, per address), released with the task.
-    pub permits: Vec<Permit>,
+    pub permits: Box<[Permit]>,
     /// Counts the tunnel on its backend while it lives.
     pub backend_live: Option<LiveGuard>,
     /// The tunnel on the open-tunnel gauges; its close goes to the duration and bytes series.
@@ -143,15 +136,16 @@ where
         let end = outcome.end.label();
         let (to_backend, to_client, msgs_up, msgs_down) = handle.counters.read();
         let s = &t.session;
+        let info = &handle.info;
         let duration = s.started.elapsed();
         tracing::info!(
             target: "wsgate::session",
             peer = %s.peer,
-            client = %s.client,
-            subject = s.subject.as_deref().unwrap_or("-"),
+            client = %info.client,
+            subject = info.subject.as_deref().unwrap_or("-"),
             sni = s.sni.as_deref().unwrap_or("-"),
-            route = %s.route,
-            backend = %s.backend,
+            route = %info.route,
+            backend = %info.backend,
             duration_ms = duration.as_millis() as u64,
             bytes_to_backend = to_backend,
             bytes_to_client = to_client,

@@ -19,7 +19,7 @@ use crate::upstream::tls;
 #[derive(Debug)]
 pub struct Backend {
     /// As configured, for logs; also the key of its health state.
-    pub url: String,
+    pub url: Arc<str>,
     /// `host:port` to connect to.
     pub authority: String,
     /// Name for SNI and certificate verification.
@@ -78,9 +78,9 @@ impl Pool {
             .backends
             .iter()
             .map(|b| {
-                let old = previous.and_then(|p| p.backends.iter().find(|o| o.url == b.url));
+                let old = previous.and_then(|p| p.backends.iter().find(|o| *o.url == *b.url));
                 Arc::new(Backend {
-                    url: b.url.clone(),
+                    url: Arc::from(b.url.as_str()),
                     authority: b.authority.clone(),
                     server_name: server_name_override
                         .clone()
@@ -175,7 +175,7 @@ impl Pool {
             .backends
             .iter()
             .map(|b| health::Target {
-                url: b.url.clone(),
+                url: b.url.to_string(),
                 authority: b.authority.clone(),
                 host: b.server_name.clone(),
                 tls: if b.tls { self.connector.clone() } else { None },

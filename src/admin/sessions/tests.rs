@@ -9,14 +9,14 @@ use crate::session::{Entry, Info};
 
 fn open(reg: &Arc<Registry>, subject: Option<&str>, route: &str, client: [u8; 4]) -> Entry {
     reg.register(Info {
-        subject: subject.map(str::to_owned),
+        subject: subject.map(Into::into),
         client: IpAddr::from(client),
         route: route.into(),
         backend: "ws://127.0.0.1:9000".into(),
         started: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         expires_at: Some(1_700_000_060),
         key_id: None,
-        protocol: "h1",
+        protocol: crate::session::Protocol::H1,
     })
 }
 
