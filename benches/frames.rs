@@ -29,7 +29,7 @@ fn tracker(c: &mut Criterion) {
     let stream = mix();
     let rules = Rules {
         check: true,
-        max_message: Some(1 << 20),
+        max_message: std::num::NonZeroU64::new(1 << 20),
         ..Rules::default()
     };
     let mut g = c.benchmark_group("frames");

@@ -7,6 +7,7 @@
 //! (5000), 5 a message gate that allows 3 messages.
 #![no_main]
 
+use std::num::NonZeroU64;
 use libfuzzer_sys::fuzz_target;
 use wsgate::tunnel::frames::{Action, Control, MessageGate, Rules, Tracker, Violation};
 use wsgate_fuzz::Framed;
@@ -39,8 +40,8 @@ fn tracker(config: u8) -> Tracker {
     let rules = Rules {
         check: config & 2 != 0,
         deflate: config & 4 != 0,
-        max_frame: (config & 8 != 0).then_some(1000),
-        max_message: (config & 16 != 0).then_some(5000),
+        max_frame: NonZeroU64::new(1000).filter(|_| config & 8 != 0),
+        max_message: NonZeroU64::new(5000).filter(|_| config & 16 != 0),
     };
     let mut t = Tracker::new(config & 1 != 0, rules);
     if config & 32 != 0 {

@@ -331,14 +331,16 @@ pub fn tunnel(ctx: &ConnCtx, up: Upgraded, leg: Leg) -> (BackendStream, Tunnel) 
     let tunnel = Tunnel {
         session: Session {
             peer: ctx.peer,
-            sni: leg.sni,
+            sni: leg.sni.map(String::into_boxed_str),
             started: leg.started,
         },
-        to_backend_first: leg.to_backend_first,
-        to_client_first: up.to_client_first,
-        setup: up.setup,
+        setup: tunnel::drive::Setup {
+            to_backend_first: leg.to_backend_first,
+            to_client_first: up.to_client_first,
+            ..up.setup
+        },
         close: ctx.close.clone(),
-        guards: leg.guards,
+        guards: leg.guards.into_boxed_slice(),
         backend_live: Some(up.live),
         open: up.open,
         permits,

@@ -144,7 +144,7 @@ fn queue(farewell: Farewell, toward: &mut Half, from: &Half, masked: bool) -> bo
     if toward.close_forwarded || toward.sealed || toward.done {
         return false;
     }
-    toward.insert = Some(build::close(code, &text, masked));
+    toward.insert = Some(build::close(code, &text, masked).into_boxed_slice());
     toward.insert_is_close = true;
     !(from.peer_close.is_some() || from.eof || from.bad.is_some() || from.done)
 }

@@ -37,11 +37,14 @@ pub struct Setup {
     /// When `session.max_lifetime` is reached.
     pub lifetime: Option<Instant>,
     pub keepalive: Option<Keepalive>,
+    /// Bytes read ahead of the tunnel (pipelined by the client, sent by the backend right
+    /// behind its 101): taken by the driver, tracked and forwarded first.
+    pub to_backend_first: Vec<u8>,
+    pub to_client_first: Vec<u8>,
 }
 
 /// Per-session state besides the two directions.
 struct Clocks {
-    timeouts: Timeouts,
     last_active: Instant,
     half_closed_at: Option<Instant>,
     /// Last byte from the client / from the backend (keepalive).
@@ -54,6 +57,16 @@ struct Clocks {
     pings: [u64; 2],
 }
 
+/// The driver's state between polls.
+struct Live {
+    up: Half,
+    down: Half,
+    c: Clocks,
+    closing: Option<Box<Closing>>,
+    timer: Pin<Box<Sleep>>,
+    registered: bool,
+}
+
 const CLIENT: usize = 0;
 const BACKEND: usize = 1;
 
@@ -61,14 +74,13 @@ const BACKEND: usize = 1;
 ///
 /// A function returning an `async move` block rather than an `async fn`, and everything the
 /// tunnel task already holds is borrowed, not moved in: each would otherwise be kept twice in
-/// every session's task (see `tunnel::run`). `first` holds the bytes each side sent before the
-/// tunnel (to the backend, to the client); they are taken from there.
+/// every session's task (see `tunnel::run`). The bytes each side sent before the tunnel are
+/// taken from `setup`.
 // Not an `async fn` on purpose (see above): it would double the session's memory.
 #[allow(clippy::manual_async_fn)]
 pub fn drive<'a, C, B>(
     client: &'a mut C,
     backend: &'a mut B,
-    first: (&'a mut Vec<u8>, &'a mut Vec<u8>),
     setup: &'a mut Setup,
     handle: &'a Handle,
 ) -> impl Future<Output = Outcome> + 'a
@@ -77,45 +89,64 @@ where
     B: AsyncRead + AsyncWrite + Unpin,
 {
     async move {
-        let mut up = Half::new(client_tracker(setup), std::mem::take(first.0));
-        let mut down = Half::new(
-            Tracker::new(false, setup.backend_rules),
-            std::mem::take(first.1),
-        );
-        let now = Instant::now();
-        let mut c = Clocks {
-            timeouts: setup.timeouts,
-            last_active: now,
-            half_closed_at: None,
-            last_rx: [now; 2],
-            ping_due: [None; 2],
-            first_done: None,
-            first_close: None,
-            pings: [0; 2],
+        // One place for the loop's state, built in a block so that no part of it is also kept
+        // as a separate local: the closure below then holds one reference to it instead of one
+        // per variable (the task keeps all of this for the session's life).
+        let mut live = {
+            let now = Instant::now();
+            let c = Clocks {
+                last_active: now,
+                half_closed_at: None,
+                last_rx: [now; 2],
+                ping_due: [None; 2],
+                first_done: None,
+                first_close: None,
+                pings: [0; 2],
+            };
+            let timer = Box::pin(tokio::time::sleep_until(next_deadline(&c, setup, &None)));
+            Live {
+                up: Half::new(
+                    client_tracker(setup),
+                    std::mem::take(&mut setup.to_backend_first),
+                ),
+                down: Half::new(
+                    Tracker::new(false, setup.backend_rules),
+                    std::mem::take(&mut setup.to_client_first),
+                ),
+                c,
+                closing: None,
+                timer,
+                registered: false,
+            }
         };
-        let mut closing: Option<Closing> = None;
-        let mut timer: Pin<Box<Sleep>> =
-            Box::pin(tokio::time::sleep_until(next_deadline(&c, setup, &closing)));
         let mut requested = pin!(handle.close_requested());
-        // The first poll registers this task with the handle's notifier; after that the future is
-        // polled again only once a request is flagged (the notifier wakes the task for it).
-        let mut registered = false;
         poll_fn(|cx| {
+            // The first poll registers this task with the handle's notifier; after that the
+            // future is polled again only once a request is flagged (the notifier wakes the
+            // task for it).
+            let Live {
+                up,
+                down,
+                c,
+                closing,
+                timer,
+                registered,
+            } = &mut live;
             loop {
                 if closing.is_none()
-                    && (!registered || handle.is_asked())
+                    && (!*registered || handle.is_asked())
                     && let Poll::Ready(reason) = requested.as_mut().poll(cx)
                 {
-                    closing = Some(Closing::start(reason, &mut up, &mut down, setup));
+                    *closing = Some(Box::new(Closing::start(reason, up, down, setup)));
                 }
-                registered = true;
-                let result = poll_both(cx, client, backend, &mut up, &mut down, &mut c.first_done);
-                publish(handle, &up, &down);
-                note_activity(&mut c, &mut up, &mut down);
+                *registered = true;
+                let result = poll_both(cx, client, backend, up, down, &mut c.first_done);
+                publish(handle, up, down);
+                note_activity(c, up, down);
                 if closing.is_none()
-                    && let Some(reason) = violation_reason(&up, &down)
+                    && let Some(reason) = violation_reason(up, down)
                 {
-                    closing = Some(Closing::start(reason, &mut up, &mut down, setup));
+                    *closing = Some(Box::new(Closing::start(reason, up, down, setup)));
                     continue;
                 }
                 if let Poll::Ready(end) = result {
@@ -125,25 +156,25 @@ where
                         }
                         _ => end,
                     };
-                    return Poll::Ready(outcome(end, &c, &closing, &up, &down));
+                    return Poll::Ready(outcome(end, c, closing, up, down));
                 }
                 if closing.is_none()
                     && up.peer_close.is_some()
                     && down.peer_close.is_some()
-                    && poll_shut_both(cx, client, backend, &up, &down)
+                    && poll_shut_both(cx, client, backend, up, down)
                 {
                     // Both Closes passed: the close handshake is complete (§7.1.1, the server
                     // closes the connection first), whoever started it.
-                    return Poll::Ready(outcome(End::Client, &c, &closing, &up, &down));
+                    return Poll::Ready(outcome(End::Client, c, closing, up, down));
                 }
                 if let Some(cl) = closing.as_mut()
-                    && cl.poll_finished(cx, client, backend, &mut up, &mut down)
+                    && cl.poll_finished(cx, client, backend, up, down)
                 {
                     let end = End::Wsgate(cl.reason.clone());
-                    return Poll::Ready(outcome(end, &c, &closing, &up, &down));
+                    return Poll::Ready(outcome(end, c, closing, up, down));
                 }
                 let armed = timer.deadline();
-                let wanted = next_deadline(&c, setup, &closing);
+                let wanted = next_deadline(c, setup, closing);
                 if wanted < armed {
                     timer.as_mut().reset(wanted);
                 }
@@ -151,9 +182,9 @@ where
                     return Poll::Pending;
                 }
                 let now = Instant::now();
-                match on_timer(now, &mut c, setup, &mut closing, &mut up, &mut down) {
-                    Some(end) => return Poll::Ready(outcome(end, &c, &closing, &up, &down)),
-                    None => timer.as_mut().reset(next_deadline(&c, setup, &closing)),
+                match on_timer(now, c, setup, closing, up, down) {
+                    Some(end) => return Poll::Ready(outcome(end, c, closing, up, down)),
+                    None => timer.as_mut().reset(next_deadline(c, setup, closing)),
                 }
             }
         })
@@ -219,7 +250,13 @@ fn violation_reason(up: &Half, down: &Half) -> Option<Reason> {
     })
 }
 
-fn outcome(end: End, c: &Clocks, closing: &Option<Closing>, up: &Half, down: &Half) -> Outcome {
+fn outcome(
+    end: End,
+    c: &Clocks,
+    closing: &Option<Box<Closing>>,
+    up: &Half,
+    down: &Half,
+) -> Outcome {
     let (end, close_code) = match (&end, closing, &c.first_close) {
         (End::Wsgate(_), Some(cl), _) => (end, cl.client_code()),
         (End::Client | End::Backend, None, Some((who, code))) => (who.clone(), *code),
@@ -237,14 +274,14 @@ fn outcome(end: End, c: &Clocks, closing: &Option<Closing>, up: &Half, down: &Ha
 }
 
 /// The nearest moment something may have to happen.
-fn next_deadline(c: &Clocks, setup: &Setup, closing: &Option<Closing>) -> Instant {
-    let mut at = c.last_active + c.timeouts.idle;
+fn next_deadline(c: &Clocks, setup: &Setup, closing: &Option<Box<Closing>>) -> Instant {
+    let mut at = c.last_active + setup.timeouts.idle;
     let mut consider = |t: Option<Instant>| {
         if let Some(t) = t {
             at = at.min(t);
         }
     };
-    consider(c.half_closed_at.map(|t| t + c.timeouts.half_close));
+    consider(c.half_closed_at.map(|t| t + setup.timeouts.half_close));
     if let Some(cl) = closing {
         consider(Some(cl.deadline));
         return at;
@@ -264,11 +301,11 @@ fn on_timer(
     now: Instant,
     c: &mut Clocks,
     setup: &Setup,
-    closing: &mut Option<Closing>,
+    closing: &mut Option<Box<Closing>>,
     up: &mut Half,
     down: &mut Half,
 ) -> Option<End> {
-    if c.last_active + c.timeouts.idle <= now {
+    if c.last_active + setup.timeouts.idle <= now {
         return Some(
             closing
                 .as_ref()
@@ -276,7 +313,7 @@ fn on_timer(
         );
     }
     if c.half_closed_at
-        .is_some_and(|t| t + c.timeouts.half_close <= now)
+        .is_some_and(|t| t + setup.timeouts.half_close <= now)
     {
         return Some(End::HalfCloseTimeout);
     }
@@ -294,7 +331,7 @@ fn on_timer(
         keepalive(now, c, setup, up, down)
     };
     if let Some(reason) = reason {
-        *closing = Some(Closing::start(reason, up, down, setup));
+        *closing = Some(Box::new(Closing::start(reason, up, down, setup)));
     }
     None
 }
@@ -318,7 +355,7 @@ fn keepalive(
             }
             Some(_) => {}
             None if c.last_rx[i] + ka.interval <= now => {
-                toward.insert = Some(build::ping(i == BACKEND));
+                toward.insert = Some(build::ping(i == BACKEND).into_boxed_slice());
                 toward.insert_is_close = false;
                 c.ping_due[i] = Some(now + ka.timeout);
                 c.pings[i] += 1;

@@ -18,6 +18,7 @@ pub mod build;
 mod tests;
 
 use std::fmt;
+use std::num::NonZeroU64;
 
 /// Longest frame header: 2 + 8 (64-bit length) + 4 (mask key).
 const MAX_HEADER: usize = 14;
@@ -32,9 +33,9 @@ pub struct Rules {
     /// permessage-deflate was negotiated: RSV1 on the first frame of a data message is legal.
     pub deflate: bool,
     /// Largest frame payload.
-    pub max_frame: Option<u64>,
+    pub max_frame: Option<NonZeroU64>,
     /// Largest message (sum of its frames' payloads).
-    pub max_message: Option<u64>,
+    pub max_message: Option<NonZeroU64>,
 }
 
 /// A rule a frame broke. The frame is not forwarded.

@@ -15,6 +15,7 @@ pub mod gate;
 pub mod splice;
 
 use std::net::SocketAddr;
+use std::num::NonZeroU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -35,19 +36,17 @@ use splice::Timeouts;
 #[derive(Debug)]
 pub struct Session {
     pub peer: SocketAddr,
-    pub sni: Option<String>,
+    pub sni: Option<Box<str>>,
     pub started: Instant,
 }
 
 /// Everything a tunnel task owns besides the two streams.
 pub struct Tunnel {
     pub session: Session,
-    pub to_backend_first: Vec<u8>,
-    pub to_client_first: Vec<u8>,
     pub setup: Setup,
     pub close: CancellationToken,
     /// Released when the task ends, whatever way it ends.
-    pub guards: Vec<GaugeGuard>,
+    pub guards: Box<[GaugeGuard]>,
     /// Connection-cap permits (global, route, per address), released with the task.
     pub permits: Box<[Permit]>,
     /// Counts the tunnel on its backend while it lives.
@@ -75,8 +74,9 @@ pub fn setup(t: &Terms<'_>) -> Setup {
     let rules = Rules {
         check: p.check_frames,
         deflate: t.deflate,
-        max_frame: p.max_frame,
-        max_message: p.max_message,
+        // Validation keeps sizes above 0.
+        max_frame: p.max_frame.and_then(NonZeroU64::new),
+        max_message: p.max_message.and_then(NonZeroU64::new),
     };
     let now = Instant::now();
     let expires = t
@@ -98,6 +98,8 @@ pub fn setup(t: &Terms<'_>) -> Setup {
         expires,
         lifetime: p.max_lifetime.map(|d| now + d),
         keepalive: p.keepalive,
+        to_backend_first: Vec::new(),
+        to_client_first: Vec::new(),
     }
 }
 
@@ -119,7 +121,6 @@ where
             o = drive::drive(
                 &mut client,
                 &mut backend,
-                (&mut t.to_backend_first, &mut t.to_client_first),
                 &mut t.setup,
                 handle,
             ) => o,

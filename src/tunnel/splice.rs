@@ -67,7 +67,7 @@ pub struct Half {
     pub bytes: u64,
     pub tracker: Tracker,
     /// A frame of wsgate's, written at the next frame boundary.
-    pub insert: Option<Vec<u8>>,
+    pub insert: Option<Box<[u8]>>,
     /// `insert` is wsgate's Close: once it is out, nothing more is forwarded.
     pub insert_is_close: bool,
     /// wsgate's Close went into the output; the source's bytes are no longer forwarded.

@@ -31,14 +31,14 @@ fn rules() -> impl Strategy<Value = Rules> {
     (
         any::<bool>(),
         any::<bool>(),
-        prop::option::of(0u64..200_000),
-        prop::option::of(0u64..300_000),
+        prop::option::of(1u64..200_000),
+        prop::option::of(1u64..300_000),
     )
         .prop_map(|(check, deflate, max_frame, max_message)| Rules {
             check,
             deflate,
-            max_frame,
-            max_message,
+            max_frame: max_frame.and_then(std::num::NonZeroU64::new),
+            max_message: max_message.and_then(std::num::NonZeroU64::new),
         })
 }
 

@@ -36,11 +36,11 @@ impl Tracker {
         if control {
             return Ok(());
         }
-        if self.rules.max_frame.is_some_and(|max| h.len > max) {
+        if self.rules.max_frame.is_some_and(|max| h.len > max.get()) {
             return Err(Violation::FrameTooBig);
         }
         let so_far = if h.opcode == 0 { self.message_len } else { 0 };
-        if (self.rules.max_message).is_some_and(|max| so_far.saturating_add(h.len) > max) {
+        if (self.rules.max_message).is_some_and(|max| so_far.saturating_add(h.len) > max.get()) {
             return Err(Violation::MessageTooBig);
         }
         if h.opcode != 0

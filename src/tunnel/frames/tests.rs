@@ -231,7 +231,7 @@ fn deflate_allows_rsv1_on_first_frame_only() {
 #[test]
 fn unchecked_lets_protocol_errors_through_but_not_sizes() {
     let off = Rules {
-        max_frame: Some(10),
+        max_frame: NonZeroU64::new(10),
         ..Rules::default()
     };
     assert_eq!(verdict(true, off, &frame(0xf3, b"x", false)), None);
@@ -244,8 +244,8 @@ fn unchecked_lets_protocol_errors_through_but_not_sizes() {
 #[test]
 fn size_limits_count_payload_across_fragments() {
     let r = Rules {
-        max_frame: Some(100),
-        max_message: Some(150),
+        max_frame: NonZeroU64::new(100),
+        max_message: NonZeroU64::new(150),
         ..checked()
     };
     let ok = [frame(0x02, &[0; 100], true), frame(0x80, &[0; 50], true)].concat();
