@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::SystemTime;
 
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 
 pub use reason::Reason;
 
@@ -91,10 +91,16 @@ pub struct Handle {
     pub id: u64,
     pub info: Info,
     pub counters: Counters,
-    close: Mutex<Option<Reason>>,
-    /// Set with `close`, read without the lock on the data path.
+    close: Mutex<CloseSlot>,
+    /// Set with `close` (under its lock), read without the lock on the data path.
     asked: std::sync::atomic::AtomicBool,
-    notify: Notify,
+}
+
+/// A close request, and the tunnel task to wake for it.
+#[derive(Debug, Default)]
+struct CloseSlot {
+    reason: Option<Reason>,
+    waker: Option<Waker>,
 }
 
 impl Handle {
@@ -102,25 +108,37 @@ impl Handle {
     /// Returns whether this call was the one that asked.
     pub fn request_close(&self, reason: Reason) -> bool {
         let mut slot = self.close.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_some() {
+        if slot.reason.is_some() {
             return false;
         }
-        *slot = Some(reason);
-        drop(slot);
+        slot.reason = Some(reason);
         self.asked.store(true, Ordering::Release);
-        // Stores a permit when the tunnel is not waiting right now, so the request is not lost.
-        self.notify.notify_one();
+        let waker = slot.waker.take();
+        drop(slot);
+        // A tunnel that has not polled yet finds the reason on its first poll.
+        if let Some(w) = waker {
+            w.wake();
+        }
         true
+    }
+
+    /// Ready with the reason once a close was requested; until then the task polling this is
+    /// woken by [`Handle::request_close`]. The tunnel polls it once to register, then only when
+    /// [`Handle::is_asked`] says a request came.
+    pub fn poll_close_requested(&self, cx: &mut Context<'_>) -> Poll<Reason> {
+        let mut slot = self.close.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = &slot.reason {
+            return Poll::Ready(r.clone());
+        }
+        if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            slot.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// Resolves with the reason once a close was requested.
     pub async fn close_requested(&self) -> Reason {
-        loop {
-            if let Some(r) = self.requested() {
-                return r;
-            }
-            self.notify.notified().await;
-        }
+        std::future::poll_fn(|cx| self.poll_close_requested(cx)).await
     }
 
     /// Whether a close was requested (one atomic load: cheap enough for every poll).
@@ -130,7 +148,8 @@ impl Handle {
 
     /// The pending close request, if any.
     pub fn requested(&self) -> Option<Reason> {
-        self.close.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let slot = self.close.lock().unwrap_or_else(|p| p.into_inner());
+        slot.reason.clone()
     }
 }
 
@@ -172,9 +191,8 @@ impl Registry {
             id,
             info,
             counters: Counters::default(),
-            close: Mutex::new(None),
+            close: Mutex::new(CloseSlot::default()),
             asked: Default::default(),
-            notify: Notify::new(),
         });
         self.lock().insert(id, Arc::clone(&handle));
         if self.draining.load(Ordering::Acquire) {

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::close::Closing;
 pub use super::end::{End, Outcome};
@@ -63,7 +63,6 @@ struct Live {
     down: Half,
     c: Clocks,
     closing: Option<Box<Closing>>,
-    timer: Pin<Box<Sleep>>,
     registered: bool,
 }
 
@@ -103,7 +102,6 @@ where
                 first_close: None,
                 pings: [0; 2],
             };
-            let timer = Box::pin(tokio::time::sleep_until(next_deadline(&c, setup, &None)));
             Live {
                 up: Half::new(
                     client_tracker(setup),
@@ -115,27 +113,27 @@ where
                 ),
                 c,
                 closing: None,
-                timer,
                 registered: false,
             }
         };
-        let mut requested = pin!(handle.close_requested());
+        // In the task, not boxed: one allocation less per session.
+        let mut timer = pin!(tokio::time::sleep_until(next_deadline(
+            &live.c, setup, &None
+        )));
         poll_fn(|cx| {
-            // The first poll registers this task with the handle's notifier; after that the
-            // future is polled again only once a request is flagged (the notifier wakes the
-            // task for it).
+            // The first poll registers this task's waker with the handle; after that the
+            // request is polled again only once one is flagged (the handle wakes the task).
             let Live {
                 up,
                 down,
                 c,
                 closing,
-                timer,
                 registered,
             } = &mut live;
             loop {
                 if closing.is_none()
                     && (!*registered || handle.is_asked())
-                    && let Poll::Ready(reason) = requested.as_mut().poll(cx)
+                    && let Poll::Ready(reason) = handle.poll_close_requested(cx)
                 {
                     *closing = Some(Box::new(Closing::start(reason, up, down, setup)));
                 }
