@@ -13,9 +13,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::SystemTime;
-
 use std::task::{Context, Poll, Waker};
+use std::time::SystemTime;
 
 pub use reason::Reason;
 

@@ -1,7 +1,8 @@
 //! A session's life after the upgrade: both directions ([`Half`]), the clocks that end it
-//! (idle, half-close, token expiry, lifetime, keepalive), requests from outside (admin, drain,
-//! key revocation, through the registry [`Handle`]), violations the trackers find, and the one
-//! close sequence every wsgate-initiated end goes through ([`super::close`]).
+//! (idle, half-close, token expiry, lifetime, keepalive; kept in `tunnel::clocks`), requests
+//! from outside (admin, drain, key revocation, through the registry [`Handle`]), violations the
+//! trackers find, and the one close sequence every wsgate-initiated end goes through
+//! ([`super::close`]).
 //!
 //! A Close that a peer starts is relayed like any frame; the outcome notes who started it.
 
@@ -14,9 +15,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
+use super::clocks::{Clocks, next_deadline, note_activity, on_timer};
 use super::close::Closing;
 pub use super::end::{End, Outcome};
-use super::frames::{Rules, Tracker, Violation, build};
+use super::frames::{Rules, Tracker, Violation};
 use super::splice::{Fault, Half, Timeouts};
 use crate::config::policy::Keepalive;
 use crate::session::{Handle, Reason};
@@ -43,20 +45,6 @@ pub struct Setup {
     pub to_client_first: Vec<u8>,
 }
 
-/// Per-session state besides the two directions.
-struct Clocks {
-    last_active: Instant,
-    half_closed_at: Option<Instant>,
-    /// Last byte from the client / from the backend (keepalive).
-    last_rx: [Instant; 2],
-    /// wsgate's Ping to the client / to the backend awaits its Pong until then.
-    ping_due: [Option<Instant>; 2],
-    first_done: Option<End>,
-    /// Who sent the first Close, and its code.
-    first_close: Option<(End, Option<u16>)>,
-    pings: [u64; 2],
-}
-
 /// The driver's state between polls.
 struct Live {
     up: Half,
@@ -65,9 +53,6 @@ struct Live {
     closing: Option<Box<Closing>>,
     registered: bool,
 }
-
-const CLIENT: usize = 0;
-const BACKEND: usize = 1;
 
 /// Run the session until it ends. `handle` carries close requests in and counters out.
 ///
@@ -208,32 +193,6 @@ fn publish(handle: &Handle, up: &Half, down: &Half) {
         .store(down.tracker.messages, Ordering::Relaxed);
 }
 
-/// Reads, Pongs and first Closes since the last look.
-fn note_activity(c: &mut Clocks, up: &mut Half, down: &mut Half) {
-    if up.rx || down.rx {
-        let now = Instant::now();
-        c.last_active = now;
-        for (i, half) in [(CLIENT, &mut *up), (BACKEND, &mut *down)] {
-            if std::mem::take(&mut half.rx) {
-                c.last_rx[i] = now;
-            }
-            if std::mem::take(&mut half.pong) {
-                c.ping_due[i] = None;
-            }
-        }
-    }
-    if c.first_close.is_none() {
-        if let Some(code) = up.peer_close {
-            c.first_close = Some((End::Client, code));
-        } else if let Some(code) = down.peer_close {
-            c.first_close = Some((End::Backend, code));
-        }
-    }
-    if c.first_done.is_some() && c.half_closed_at.is_none() {
-        c.half_closed_at = Some(Instant::now());
-    }
-}
-
 /// A rule broken by either peer, as the reason to end the session.
 fn violation_reason(up: &Half, down: &Half) -> Option<Reason> {
     let (v, from_client) = match (up.bad, down.bad) {
@@ -269,99 +228,6 @@ fn outcome(
         violation: up.bad.or(down.bad),
         pings: c.pings,
     }
-}
-
-/// The nearest moment something may have to happen.
-fn next_deadline(c: &Clocks, setup: &Setup, closing: &Option<Box<Closing>>) -> Instant {
-    let mut at = c.last_active + setup.timeouts.idle;
-    let mut consider = |t: Option<Instant>| {
-        if let Some(t) = t {
-            at = at.min(t);
-        }
-    };
-    consider(c.half_closed_at.map(|t| t + setup.timeouts.half_close));
-    if let Some(cl) = closing {
-        consider(Some(cl.deadline));
-        return at;
-    }
-    consider(setup.expires);
-    consider(setup.lifetime);
-    if let Some(ka) = setup.keepalive.filter(|_| c.first_close.is_none()) {
-        for i in [CLIENT, BACKEND] {
-            consider(Some(c.ping_due[i].unwrap_or(c.last_rx[i] + ka.interval)));
-        }
-    }
-    at
-}
-
-/// The timer fired: whatever is due now. `Some` ends the session at once.
-fn on_timer(
-    now: Instant,
-    c: &mut Clocks,
-    setup: &Setup,
-    closing: &mut Option<Box<Closing>>,
-    up: &mut Half,
-    down: &mut Half,
-) -> Option<End> {
-    if c.last_active + setup.timeouts.idle <= now {
-        return Some(
-            closing
-                .as_ref()
-                .map_or(End::IdleTimeout, |cl| End::Wsgate(cl.reason.clone())),
-        );
-    }
-    if c.half_closed_at
-        .is_some_and(|t| t + setup.timeouts.half_close <= now)
-    {
-        return Some(End::HalfCloseTimeout);
-    }
-    if let Some(cl) = closing.as_mut() {
-        return cl
-            .on_deadline(now, up, down)
-            .then(|| End::Wsgate(cl.reason.clone()));
-    }
-    let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
-    let reason = if due(setup.expires) {
-        Some(Reason::TokenExpired)
-    } else if due(setup.lifetime) {
-        Some(Reason::Lifetime)
-    } else {
-        keepalive(now, c, setup, up, down)
-    };
-    if let Some(reason) = reason {
-        *closing = Some(Box::new(Closing::start(reason, up, down, setup)));
-    }
-    None
-}
-
-/// Ping a silent peer; a Ping unanswered past its timeout is a dead peer.
-fn keepalive(
-    now: Instant,
-    c: &mut Clocks,
-    setup: &Setup,
-    up: &mut Half,
-    down: &mut Half,
-) -> Option<Reason> {
-    // A session whose close handshake started is not pinged any more.
-    let ka = setup.keepalive.filter(|_| c.first_close.is_none())?;
-    for (i, toward) in [(CLIENT, &mut *down), (BACKEND, &mut *up)] {
-        match c.ping_due[i] {
-            Some(t) if t <= now => {
-                return Some(Reason::Keepalive {
-                    client_dead: i == CLIENT,
-                });
-            }
-            Some(_) => {}
-            None if c.last_rx[i] + ka.interval <= now => {
-                toward.insert = Some(build::ping(i == BACKEND).into_boxed_slice());
-                toward.insert_is_close = false;
-                c.ping_due[i] = Some(now + ka.timeout);
-                c.pings[i] += 1;
-            }
-            None => {}
-        }
-    }
-    None
 }
 
 /// Shut both connections down (TLS close_notify first); true once both are.

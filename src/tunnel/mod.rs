@@ -7,6 +7,7 @@
 //! frame trackers ([`frames`]) over both directions ([`splice`]), the session clocks, and the
 //! close sequence ([`close`]).
 
+mod clocks;
 pub mod close;
 pub mod drive;
 pub mod end;
