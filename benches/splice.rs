@@ -70,8 +70,8 @@ fn bulk(c: &mut Criterion) {
                 let (mut proxy_backend, mut backend) = duplex(64 * 1024);
                 let entry = registry_entry(&reg);
                 let tunnel = tokio::spawn(async move {
-                    let (mut setup, h) = (setup(), &entry.handle);
-                    drive::drive(&mut proxy_client, &mut proxy_backend, &mut setup, h).await;
+                    let (mut state, h) = (drive::State::new(setup()), &entry.handle);
+                    drive::drive(&mut proxy_client, &mut proxy_backend, &mut state, h).await;
                     entry.handle.counters.read().0
                 });
                 let bytes = one.clone();
@@ -102,8 +102,8 @@ fn bulk(c: &mut Criterion) {
             let (client, mut proxy_client) = duplex(64 * 1024);
             let (mut proxy_backend, backend) = duplex(64 * 1024);
             let tx = tokio::spawn(async move {
-                let (mut setup, h) = (setup(), &entry.handle);
-                drive::drive(&mut proxy_client, &mut proxy_backend, &mut setup, h).await
+                let (mut state, h) = (drive::State::new(setup()), &entry.handle);
+                drive::drive(&mut proxy_client, &mut proxy_backend, &mut state, h).await
             });
             (tx, client, backend)
         });

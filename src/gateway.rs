@@ -323,6 +323,7 @@ impl Gateway {
             open_tunnels = self.stats.open_tunnels(),
             "drain budget spent, cutting the remaining connections"
         );
+        sessions.cut_all();
         close_tunnels.cancel();
         if tokio::time::timeout(CLOSE_GRACE, tracker.wait())
             .await

@@ -99,40 +99,89 @@ pub struct Handle {
 #[derive(Debug, Default)]
 struct CloseSlot {
     reason: Option<Reason>,
+    /// The gateway gave up on draining: end now, no close sequence.
+    cut: bool,
     waker: Option<Waker>,
+}
+
+/// What a session was asked, as its tunnel task sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked {
+    /// Nothing yet (the task is woken when something comes).
+    Nothing,
+    /// End with the close sequence, for this reason.
+    Close(Reason),
+    /// End at once: the drain ran out of time.
+    Cut,
 }
 
 impl Handle {
     /// Ask the session to end for `reason`. The first request wins; later ones are ignored.
     /// Returns whether this call was the one that asked.
     pub fn request_close(&self, reason: Reason) -> bool {
+        self.ask(|slot| {
+            let first = slot.reason.is_none();
+            if first {
+                slot.reason = Some(reason);
+            }
+            first
+        })
+    }
+
+    /// End the session at once, whatever it is doing (the drain budget is spent).
+    pub fn cut(&self) {
+        self.ask(|slot| !std::mem::replace(&mut slot.cut, true));
+    }
+
+    /// Change the slot; when `change` says it did, flag it and wake the tunnel task. The
+    /// waker stays registered: a cut may still follow a close request.
+    fn ask(&self, change: impl FnOnce(&mut CloseSlot) -> bool) -> bool {
         let mut slot = self.close.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.reason.is_some() {
+        if !change(&mut slot) {
             return false;
         }
-        slot.reason = Some(reason);
         self.asked.store(true, Ordering::Release);
-        let waker = slot.waker.take();
+        let waker = slot.waker.clone();
         drop(slot);
-        // A tunnel that has not polled yet finds the reason on its first poll.
+        // A tunnel that has not polled yet finds the request on its first poll.
         if let Some(w) = waker {
             w.wake();
         }
         true
     }
 
-    /// Ready with the reason once a close was requested; until then the task polling this is
-    /// woken by [`Handle::request_close`]. The tunnel polls it once to register, then only when
-    /// [`Handle::is_asked`] says a request came.
-    pub fn poll_close_requested(&self, cx: &mut Context<'_>) -> Poll<Reason> {
-        let mut slot = self.close.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = &slot.reason {
-            return Poll::Ready(r.clone());
+    /// What the session was asked; registers the polling task to be woken by the next
+    /// request. The tunnel polls it once to register, then only when [`Handle::is_asked`]
+    /// says a request came.
+    pub fn poll_asked(&self, cx: &mut Context<'_>) -> Asked {
+        let slot = self.register(cx);
+        match (&slot.reason, slot.cut) {
+            (_, true) => Asked::Cut,
+            (Some(r), false) => Asked::Close(r.clone()),
+            (None, false) => Asked::Nothing,
         }
+    }
+
+    /// Whether the session was cut; registers the polling task like [`Handle::poll_asked`]
+    /// (for a session already closing, which needs no reason any more).
+    pub fn poll_cut(&self, cx: &mut Context<'_>) -> bool {
+        self.register(cx).cut
+    }
+
+    fn register(&self, cx: &mut Context<'_>) -> std::sync::MutexGuard<'_, CloseSlot> {
+        let mut slot = self.close.lock().unwrap_or_else(|p| p.into_inner());
         if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             slot.waker = Some(cx.waker().clone());
         }
-        Poll::Pending
+        slot
+    }
+
+    /// Ready with the reason once a close was requested.
+    pub fn poll_close_requested(&self, cx: &mut Context<'_>) -> Poll<Reason> {
+        match self.poll_asked(cx) {
+            Asked::Close(r) => Poll::Ready(r),
+            Asked::Nothing | Asked::Cut => Poll::Pending,
+        }
     }
 
     /// Resolves with the reason once a close was requested.
@@ -160,6 +209,8 @@ pub struct Registry {
     /// Set when the gateway drains: a session registered after that (its handshake was in
     /// flight) is asked to close at once.
     draining: std::sync::atomic::AtomicBool,
+    /// Set when the drain ran out of time: a session registered after that is cut at once.
+    cut: std::sync::atomic::AtomicBool,
 }
 
 /// A session's place in the registry; dropping it removes the session.
@@ -197,6 +248,9 @@ impl Registry {
         if self.draining.load(Ordering::Acquire) {
             handle.request_close(Reason::Drain);
         }
+        if self.cut.load(Ordering::Acquire) {
+            handle.cut();
+        }
         Entry {
             handle,
             registry: Arc::downgrade(self),
@@ -206,6 +260,15 @@ impl Registry {
     /// From now on, sessions that register are asked to close at once (drain).
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
+    }
+
+    /// End every session at once, and every one that registers from now on (the drain budget
+    /// is spent). Returns how many were cut.
+    pub fn cut_all(&self) -> usize {
+        self.cut.store(true, Ordering::Release);
+        let all = self.snapshot();
+        all.iter().for_each(|h| h.cut());
+        all.len()
     }
 
     /// The live sessions, oldest first.
@@ -270,5 +333,44 @@ mod tests {
         assert_eq!(reg.snapshot().len(), 1);
         drop(b);
         assert!(reg.is_empty());
+    }
+
+    /// Counts wake-ups.
+    struct Wakes(AtomicU64);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_cut_wakes_a_session_already_closing_and_reaches_late_ones() {
+        let reg = Arc::new(Registry::default());
+        let a = reg.register(info("alice"));
+        let wakes = Arc::new(Wakes(AtomicU64::new(0)));
+        let waker = Waker::from(Arc::clone(&wakes));
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(a.handle.poll_asked(&mut cx), Asked::Nothing);
+        assert!(!a.handle.is_asked());
+        assert!(a.handle.request_close(Reason::Drain));
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(a.handle.poll_asked(&mut cx), Asked::Close(Reason::Drain));
+        // A second close request changes nothing and wakes nobody.
+        assert!(!a.handle.request_close(Reason::Rate));
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert!(!a.handle.poll_cut(&mut cx));
+        assert_eq!(reg.cut_all(), 1);
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            2,
+            "the closing session is woken"
+        );
+        assert!(a.handle.poll_cut(&mut cx));
+        assert_eq!(a.handle.poll_asked(&mut cx), Asked::Cut);
+        // A session whose handshake was in flight is cut as it registers.
+        let late = reg.register(info("bob"));
+        assert!(late.handle.is_asked());
+        assert_eq!(late.handle.poll_asked(&mut cx), Asked::Cut);
     }
 }

@@ -6,7 +6,8 @@
 use tokio::time::Instant;
 
 use super::close::Closing;
-use super::drive::{End, Setup};
+use super::drive::{Bounds, End};
+use super::end::Side;
 use super::frames::build;
 use super::splice::Half;
 use crate::session::Reason;
@@ -19,9 +20,9 @@ pub(super) struct Clocks {
     pub(super) last_rx: [Instant; 2],
     /// wsgate's Ping to the client / to the backend awaits its Pong until then.
     pub(super) ping_due: [Option<Instant>; 2],
-    pub(super) first_done: Option<End>,
+    pub(super) first_done: Option<Side>,
     /// Who sent the first Close, and its code.
-    pub(super) first_close: Option<(End, Option<u16>)>,
+    pub(super) first_close: Option<(Side, Option<u16>)>,
     pub(super) pings: [u64; 2],
 }
 
@@ -44,9 +45,9 @@ pub(super) fn note_activity(c: &mut Clocks, up: &mut Half, down: &mut Half) {
     }
     if c.first_close.is_none() {
         if let Some(code) = up.peer_close {
-            c.first_close = Some((End::Client, code));
+            c.first_close = Some((Side::Client, code));
         } else if let Some(code) = down.peer_close {
-            c.first_close = Some((End::Backend, code));
+            c.first_close = Some((Side::Backend, code));
         }
     }
     if c.first_done.is_some() && c.half_closed_at.is_none() {
@@ -55,21 +56,21 @@ pub(super) fn note_activity(c: &mut Clocks, up: &mut Half, down: &mut Half) {
 }
 
 /// The nearest moment something may have to happen.
-pub(super) fn next_deadline(c: &Clocks, setup: &Setup, closing: &Option<Box<Closing>>) -> Instant {
-    let mut at = c.last_active + setup.timeouts.idle;
+pub(super) fn next_deadline(c: &Clocks, b: &Bounds, closing: &Option<Box<Closing>>) -> Instant {
+    let mut at = c.last_active + b.timeouts.idle;
     let mut consider = |t: Option<Instant>| {
         if let Some(t) = t {
             at = at.min(t);
         }
     };
-    consider(c.half_closed_at.map(|t| t + setup.timeouts.half_close));
+    consider(c.half_closed_at.map(|t| t + b.timeouts.half_close));
     if let Some(cl) = closing {
         consider(Some(cl.deadline));
         return at;
     }
-    consider(setup.expires);
-    consider(setup.lifetime);
-    if let Some(ka) = setup.keepalive.filter(|_| c.first_close.is_none()) {
+    consider(b.expires);
+    consider(b.lifetime);
+    if let Some(ka) = b.keepalive.filter(|_| c.first_close.is_none()) {
         for i in [CLIENT, BACKEND] {
             consider(Some(c.ping_due[i].unwrap_or(c.last_rx[i] + ka.interval)));
         }
@@ -81,12 +82,12 @@ pub(super) fn next_deadline(c: &Clocks, setup: &Setup, closing: &Option<Box<Clos
 pub(super) fn on_timer(
     now: Instant,
     c: &mut Clocks,
-    setup: &Setup,
+    b: &Bounds,
     closing: &mut Option<Box<Closing>>,
     up: &mut Half,
     down: &mut Half,
 ) -> Option<End> {
-    if c.last_active + setup.timeouts.idle <= now {
+    if c.last_active + b.timeouts.idle <= now {
         return Some(
             closing
                 .as_ref()
@@ -94,7 +95,7 @@ pub(super) fn on_timer(
         );
     }
     if c.half_closed_at
-        .is_some_and(|t| t + setup.timeouts.half_close <= now)
+        .is_some_and(|t| t + b.timeouts.half_close <= now)
     {
         return Some(End::HalfCloseTimeout);
     }
@@ -104,15 +105,15 @@ pub(super) fn on_timer(
             .then(|| End::Wsgate(cl.reason.clone()));
     }
     let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
-    let reason = if due(setup.expires) {
+    let reason = if due(b.expires) {
         Some(Reason::TokenExpired)
-    } else if due(setup.lifetime) {
+    } else if due(b.lifetime) {
         Some(Reason::Lifetime)
     } else {
-        keepalive(now, c, setup, up, down)
+        keepalive(now, c, b, up, down)
     };
     if let Some(reason) = reason {
-        *closing = Some(Box::new(Closing::start(reason, up, down, setup)));
+        *closing = Some(Box::new(Closing::start(reason, up, down, b.close_timeout)));
     }
     None
 }
@@ -121,12 +122,12 @@ pub(super) fn on_timer(
 fn keepalive(
     now: Instant,
     c: &mut Clocks,
-    setup: &Setup,
+    b: &Bounds,
     up: &mut Half,
     down: &mut Half,
 ) -> Option<Reason> {
     // A session whose close handshake started is not pinged any more.
-    let ka = setup.keepalive.filter(|_| c.first_close.is_none())?;
+    let ka = b.keepalive.filter(|_| c.first_close.is_none())?;
     for (i, toward) in [(CLIENT, &mut *down), (BACKEND, &mut *up)] {
         match c.ping_due[i] {
             Some(t) if t <= now => {

@@ -15,7 +15,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::drive::Setup;
 use super::frames::build;
 use super::splice::Half;
 use crate::session::Reason;
@@ -49,7 +48,12 @@ pub struct Closing {
 
 impl Closing {
     /// Queue the Closes on both directions and start the clock.
-    pub fn start(reason: Reason, up: &mut Half, down: &mut Half, setup: &Setup) -> Closing {
+    pub fn start(
+        reason: Reason,
+        up: &mut Half,
+        down: &mut Half,
+        close_timeout: Duration,
+    ) -> Closing {
         let to_client = reason.to_client();
         let expect_reply = [
             queue(to_client.clone(), down, up, false),
@@ -58,9 +62,9 @@ impl Closing {
         tracing::debug!(reason = reason.label(), "closing the session");
         Closing {
             reason,
-            deadline: Instant::now() + setup.close_timeout,
+            deadline: Instant::now() + close_timeout,
             phase: Phase::Sending,
-            close_timeout: setup.close_timeout,
+            close_timeout,
             to_client,
             expect_reply,
             client_abandoned: false,

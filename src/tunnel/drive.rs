@@ -17,11 +17,12 @@ use tokio::time::Instant;
 
 use super::clocks::{Clocks, next_deadline, note_activity, on_timer};
 use super::close::Closing;
+use super::end::Side;
 pub use super::end::{End, Outcome};
 use super::frames::{Rules, Tracker, Violation};
 use super::splice::{Fault, Half, Timeouts};
 use crate::config::policy::Keepalive;
-use crate::session::{Handle, Reason};
+use crate::session::{Asked, Handle, Reason};
 
 /// What a session is held to, fixed at the upgrade.
 #[derive(Debug)]
@@ -45,40 +46,43 @@ pub struct Setup {
     pub to_client_first: Vec<u8>,
 }
 
-/// The driver's state between polls.
-struct Live {
+/// What of its [`Setup`] a session keeps for its life: the bounds its clocks read.
+#[derive(Debug)]
+pub(super) struct Bounds {
+    pub(super) timeouts: Timeouts,
+    pub(super) close_timeout: Duration,
+    pub(super) expires: Option<Instant>,
+    pub(super) lifetime: Option<Instant>,
+    pub(super) keepalive: Option<Keepalive>,
+}
+
+/// A session's driver state: built from its [`Setup`] when the tunnel is assembled, kept in
+/// the tunnel task for the session's life and borrowed by [`drive`]. Built before the task
+/// so that no part of the setup is also kept there (what the task holds, it holds for hours).
+pub struct State {
     up: Half,
     down: Half,
     c: Clocks,
+    bounds: Bounds,
     closing: Option<Box<Closing>>,
+    /// The handle knows this task's waker.
     registered: bool,
 }
 
-/// Run the session until it ends. `handle` carries close requests in and counters out.
-///
-/// A function returning an `async move` block rather than an `async fn`, and everything the
-/// tunnel task already holds is borrowed, not moved in: each would otherwise be kept twice in
-/// every session's task (see `tunnel::run`). The bytes each side sent before the tunnel are
-/// taken from `setup`.
-// Not an `async fn` on purpose (see above): it would double the session's memory.
-#[allow(clippy::manual_async_fn)]
-pub fn drive<'a, C, B>(
-    client: &'a mut C,
-    backend: &'a mut B,
-    setup: &'a mut Setup,
-    handle: &'a Handle,
-) -> impl Future<Output = Outcome> + 'a
-where
-    C: AsyncRead + AsyncWrite + Unpin,
-    B: AsyncRead + AsyncWrite + Unpin,
-{
-    async move {
-        // One place for the loop's state, built in a block so that no part of it is also kept
-        // as a separate local: the closure below then holds one reference to it instead of one
-        // per variable (the task keeps all of this for the session's life).
-        let mut live = {
-            let now = Instant::now();
-            let c = Clocks {
+impl State {
+    /// The session's state at its start (now).
+    pub fn new(mut setup: Setup) -> State {
+        let now = Instant::now();
+        State {
+            up: Half::new(
+                client_tracker(&mut setup),
+                std::mem::take(&mut setup.to_backend_first),
+            ),
+            down: Half::new(
+                Tracker::new(false, setup.backend_rules),
+                std::mem::take(&mut setup.to_client_first),
+            ),
+            c: Clocks {
                 last_active: now,
                 half_closed_at: None,
                 last_rx: [now; 2],
@@ -86,50 +90,91 @@ where
                 first_done: None,
                 first_close: None,
                 pings: [0; 2],
-            };
-            Live {
-                up: Half::new(
-                    client_tracker(setup),
-                    std::mem::take(&mut setup.to_backend_first),
-                ),
-                down: Half::new(
-                    Tracker::new(false, setup.backend_rules),
-                    std::mem::take(&mut setup.to_client_first),
-                ),
-                c,
-                closing: None,
-                registered: false,
-            }
-        };
+            },
+            bounds: Bounds {
+                timeouts: setup.timeouts,
+                close_timeout: setup.close_timeout,
+                expires: setup.expires,
+                lifetime: setup.lifetime,
+                keepalive: setup.keepalive,
+            },
+            closing: None,
+            registered: false,
+        }
+    }
+}
+
+/// Run the session until it ends. `handle` carries close requests in and counters out; a cut
+/// (the drain ran out of time) ends it at once.
+///
+/// A function returning an `async move` block rather than an `async fn`, and everything the
+/// tunnel task already holds is borrowed, not moved in: each would otherwise be kept twice in
+/// every session's task (see `tunnel::run`).
+// Not an `async fn` on purpose (see above): it would double the session's memory.
+#[allow(clippy::manual_async_fn)]
+pub fn drive<'a, C, B>(
+    client: &'a mut C,
+    backend: &'a mut B,
+    state: &'a mut State,
+    handle: &'a Handle,
+) -> impl Future<Output = Outcome> + 'a
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    async move {
         // In the task, not boxed: one allocation less per session.
         let mut timer = pin!(tokio::time::sleep_until(next_deadline(
-            &live.c, setup, &None
+            &state.c,
+            &state.bounds,
+            &None
         )));
         poll_fn(|cx| {
-            // The first poll registers this task's waker with the handle; after that the
-            // request is polled again only once one is flagged (the handle wakes the task).
-            let Live {
+            let State {
                 up,
                 down,
                 c,
+                bounds,
                 closing,
                 registered,
-            } = &mut live;
+            } = &mut *state;
             loop {
-                if closing.is_none()
-                    && (!*registered || handle.is_asked())
-                    && let Poll::Ready(reason) = handle.poll_close_requested(cx)
-                {
-                    *closing = Some(Box::new(Closing::start(reason, up, down, setup)));
+                // The first poll registers this task's waker with the handle; after that the
+                // handle is asked again only once it flags a request (and wakes the task).
+                if !*registered || handle.is_asked() {
+                    *registered = true;
+                    let cut = match closing {
+                        Some(_) => handle.poll_cut(cx),
+                        None => match handle.poll_asked(cx) {
+                            Asked::Cut => true,
+                            Asked::Close(reason) => {
+                                *closing = Some(Box::new(Closing::start(
+                                    reason,
+                                    up,
+                                    down,
+                                    bounds.close_timeout,
+                                )));
+                                false
+                            }
+                            Asked::Nothing => false,
+                        },
+                    };
+                    if cut {
+                        return Poll::Ready(outcome(End::Shutdown, c, &None, up, down));
+                    }
                 }
-                *registered = true;
                 let result = poll_both(cx, client, backend, up, down, &mut c.first_done);
                 publish(handle, up, down);
                 note_activity(c, up, down);
                 if closing.is_none()
                     && let Some(reason) = violation_reason(up, down)
                 {
-                    *closing = Some(Box::new(Closing::start(reason, up, down, setup)));
+                    *closing = Some(Box::new(Closing::start(
+                        reason,
+                        up,
+                        down,
+                        bounds.close_timeout,
+                    )));
                     continue;
                 }
                 if let Poll::Ready(end) = result {
@@ -157,7 +202,7 @@ where
                     return Poll::Ready(outcome(end, c, closing, up, down));
                 }
                 let armed = timer.deadline();
-                let wanted = next_deadline(c, setup, closing);
+                let wanted = next_deadline(c, bounds, closing);
                 if wanted < armed {
                     timer.as_mut().reset(wanted);
                 }
@@ -165,9 +210,9 @@ where
                     return Poll::Pending;
                 }
                 let now = Instant::now();
-                match on_timer(now, c, setup, closing, up, down) {
+                match on_timer(now, c, bounds, closing, up, down) {
                     Some(end) => return Poll::Ready(outcome(end, c, closing, up, down)),
-                    None => timer.as_mut().reset(next_deadline(c, setup, closing)),
+                    None => timer.as_mut().reset(next_deadline(c, bounds, closing)),
                 }
             }
         })
@@ -216,7 +261,7 @@ fn outcome(
 ) -> Outcome {
     let (end, close_code) = match (&end, closing, &c.first_close) {
         (End::Wsgate(_), Some(cl), _) => (end, cl.client_code()),
-        (End::Client | End::Backend, None, Some((who, code))) => (who.clone(), *code),
+        (End::Client | End::Backend, None, Some((who, code))) => (who.end(), *code),
         _ => (end, None),
     };
     Outcome {
@@ -254,7 +299,7 @@ fn poll_both<C, B>(
     backend: &mut B,
     up: &mut Half,
     down: &mut Half,
-    first_done: &mut Option<End>,
+    first_done: &mut Option<Side>,
 ) -> Poll<End>
 where
     C: AsyncRead + AsyncWrite + Unpin,
@@ -263,7 +308,7 @@ where
     if !up.done {
         match up.poll_copy(cx, client, backend) {
             Poll::Ready(Ok(())) => {
-                first_done.get_or_insert(End::Client);
+                first_done.get_or_insert(Side::Client);
             }
             Poll::Ready(Err(Fault::Read)) => return Poll::Ready(End::ClientError),
             Poll::Ready(Err(Fault::Write)) => return Poll::Ready(End::BackendError),
@@ -273,7 +318,7 @@ where
     if !down.done {
         match down.poll_copy(cx, backend, client) {
             Poll::Ready(Ok(())) => {
-                first_done.get_or_insert(End::Backend);
+                first_done.get_or_insert(Side::Backend);
             }
             Poll::Ready(Err(Fault::Read)) => return Poll::Ready(End::BackendError),
             Poll::Ready(Err(Fault::Write)) => return Poll::Ready(End::ClientError),
@@ -281,7 +326,7 @@ where
         }
     }
     match (up.done && down.done, first_done) {
-        (true, Some(end)) => Poll::Ready(end.clone()),
+        (true, Some(side)) => Poll::Ready(side.end()),
         _ => Poll::Pending,
     }
 }

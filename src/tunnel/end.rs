@@ -26,6 +26,23 @@ pub enum End {
     Shutdown,
 }
 
+/// Which peer: the client or the backend (a clean end, or the first Close).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Side {
+    Client,
+    Backend,
+}
+
+impl Side {
+    /// The session's end when this side finished first.
+    pub(super) fn end(self) -> End {
+        match self {
+            Side::Client => End::Client,
+            Side::Backend => End::Backend,
+        }
+    }
+}
+
 impl End {
     /// Label for the session record and the `closed_by` metric label.
     pub fn label(&self) -> &'static str {

@@ -2,8 +2,8 @@
 //! the session registry, and the one session record written when it ends.
 //!
 //! It is spawned as its own small task once the 101 is relayed (so the memory of the TLS accept
-//! and the HTTP exchange is gone), registered with the shutdown tracker, and cut by the
-//! gateway's close token when a drain runs out of time. Everything between is `drive`: the
+//! and the HTTP exchange is gone), registered with the shutdown tracker, and cut through its
+//! registry handle when a drain runs out of time. Everything between is `drive`: the
 //! frame trackers ([`frames`]) over both directions ([`splice`]), the session clocks, and the
 //! close sequence ([`close`]).
 
@@ -21,14 +21,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::admit::limits::Permit;
 use crate::config::policy::SessionPolicy;
 use crate::metrics::{GaugeGuard, OpenTunnel, SessionEnd};
 use crate::session::Reason;
 use crate::upstream::LiveGuard;
-use drive::{End, Outcome, Setup};
+use drive::{End, Setup, State};
 use frames::Rules;
 use splice::Timeouts;
 
@@ -44,8 +43,8 @@ pub struct Session {
 /// Everything a tunnel task owns besides the two streams.
 pub struct Tunnel {
     pub session: Session,
-    pub setup: Setup,
-    pub close: CancellationToken,
+    /// The driver's state (its trackers, clocks and bounds) for the session's life.
+    pub state: State,
     /// Released when the task ends, whatever way it ends.
     pub guards: Box<[GaugeGuard]>,
     /// Connection-cap permits (global, route, per address), released with the task.
@@ -117,24 +116,10 @@ where
     B: AsyncRead + AsyncWrite + Unpin,
 {
     async move {
+        // The handle borrowed inside the call only: a local kept across the await would be
+        // one more word in every session's task.
+        let outcome = drive::drive(&mut client, &mut backend, &mut t.state, &t.entry.handle).await;
         let handle = &t.entry.handle;
-        let outcome = tokio::select! {
-            o = drive::drive(
-                &mut client,
-                &mut backend,
-                &mut t.setup,
-                handle,
-            ) => o,
-            () = t.close.cancelled() => Outcome {
-                end: End::Shutdown,
-                close_code: None,
-                close_reason: None,
-                messages_to_backend: 0,
-                messages_to_client: 0,
-                violation: None,
-                pings: [0; 2],
-            },
-        };
         let end = outcome.end.label();
         let (to_backend, to_client, msgs_up, msgs_down) = handle.counters.read();
         let s = &t.session;
