@@ -64,6 +64,8 @@ pub struct Gateway {
     config: Config,
     runtime: Arc<ArcSwap<Runtime>>,
     stats: Arc<Stats>,
+    /// Cancelled when a drain runs out of time: cuts the connections (handshakes in flight,
+    /// HTTP/2 connections); the tunnels themselves are cut through the session registry.
     close_tunnels: CancellationToken,
     /// Cancelled by a second signal: Close 1001 to every session now, cut after `close_timeout`.
     hurry: CancellationToken,
