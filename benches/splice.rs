@@ -70,7 +70,10 @@ fn bulk(c: &mut Criterion) {
                 let (mut proxy_backend, mut backend) = duplex(64 * 1024);
                 let entry = registry_entry(&reg);
                 let tunnel = tokio::spawn(async move {
-                    let (mut state, h) = (drive::State::new(setup()), &entry.handle);
+                    let (mut state, h) = (
+                        drive::State::new(setup(), Vec::new(), Vec::new()),
+                        &entry.handle,
+                    );
                     drive::drive(&mut proxy_client, &mut proxy_backend, &mut state, h).await;
                     entry.handle.counters.read().0
                 });
@@ -102,7 +105,10 @@ fn bulk(c: &mut Criterion) {
             let (client, mut proxy_client) = duplex(64 * 1024);
             let (mut proxy_backend, backend) = duplex(64 * 1024);
             let tx = tokio::spawn(async move {
-                let (mut state, h) = (drive::State::new(setup()), &entry.handle);
+                let (mut state, h) = (
+                    drive::State::new(setup(), Vec::new(), Vec::new()),
+                    &entry.handle,
+                );
                 drive::drive(&mut proxy_client, &mut proxy_backend, &mut state, h).await
             });
             (tx, client, backend)

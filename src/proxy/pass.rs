@@ -334,11 +334,7 @@ pub fn tunnel(ctx: &ConnCtx, up: Upgraded, leg: Leg) -> (BackendStream, Tunnel) 
             sni: leg.sni.map(String::into_boxed_str),
             started: leg.started,
         },
-        state: tunnel::drive::State::new(tunnel::drive::Setup {
-            to_backend_first: leg.to_backend_first,
-            to_client_first: up.to_client_first,
-            ..up.setup
-        }),
+        state: tunnel::drive::State::new(up.setup, leg.to_backend_first, up.to_client_first),
         guards: leg.guards.into_boxed_slice(),
         backend_live: Some(up.live),
         open: up.open,

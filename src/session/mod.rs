@@ -176,17 +176,13 @@ impl Handle {
         slot
     }
 
-    /// Ready with the reason once a close was requested.
-    pub fn poll_close_requested(&self, cx: &mut Context<'_>) -> Poll<Reason> {
-        match self.poll_asked(cx) {
-            Asked::Close(r) => Poll::Ready(r),
-            Asked::Nothing | Asked::Cut => Poll::Pending,
-        }
-    }
-
     /// Resolves with the reason once a close was requested.
     pub async fn close_requested(&self) -> Reason {
-        std::future::poll_fn(|cx| self.poll_close_requested(cx)).await
+        std::future::poll_fn(|cx| match self.poll_asked(cx) {
+            Asked::Close(r) => Poll::Ready(r),
+            Asked::Nothing | Asked::Cut => Poll::Pending,
+        })
+        .await
     }
 
     /// Whether a close was requested (one atomic load: cheap enough for every poll).

@@ -40,10 +40,6 @@ pub struct Setup {
     /// When `session.max_lifetime` is reached.
     pub lifetime: Option<Instant>,
     pub keepalive: Option<Keepalive>,
-    /// Bytes read ahead of the tunnel (pipelined by the client, sent by the backend right
-    /// behind its 101): taken by the driver, tracked and forwarded first.
-    pub to_backend_first: Vec<u8>,
-    pub to_client_first: Vec<u8>,
 }
 
 /// What of its [`Setup`] a session keeps for its life: the bounds its clocks read.
@@ -70,18 +66,17 @@ pub struct State {
 }
 
 impl State {
-    /// The session's state at its start (now).
-    pub fn new(mut setup: Setup) -> State {
+    /// The session's state at its start (now). `to_backend_first` and `to_client_first` are
+    /// the bytes read ahead of the tunnel (pipelined by the client, sent by the backend right
+    /// behind its 101): tracked and forwarded first.
+    pub fn new(setup: Setup, to_backend_first: Vec<u8>, to_client_first: Vec<u8>) -> State {
         let now = Instant::now();
+        let mut client = Tracker::new(true, setup.client_rules);
+        // The route's message rate gate rides with the client direction's tracker.
+        client.gate = setup.gate;
         State {
-            up: Half::new(
-                client_tracker(&mut setup),
-                std::mem::take(&mut setup.to_backend_first),
-            ),
-            down: Half::new(
-                Tracker::new(false, setup.backend_rules),
-                std::mem::take(&mut setup.to_client_first),
-            ),
+            up: Half::new(client, to_backend_first),
+            down: Half::new(Tracker::new(false, setup.backend_rules), to_client_first),
             c: Clocks {
                 last_active: now,
                 half_closed_at: None,
@@ -218,13 +213,6 @@ where
         })
         .await
     }
-}
-
-/// The client direction's tracker, holding the route's message rate gate.
-fn client_tracker(setup: &mut Setup) -> Tracker {
-    let mut t = Tracker::new(true, setup.client_rules);
-    t.gate = setup.gate.take();
-    t
 }
 
 /// Counters for `/sessions`.

@@ -98,8 +98,6 @@ pub fn setup(t: &Terms<'_>) -> Setup {
         expires,
         lifetime: p.max_lifetime.map(|d| now + d),
         keepalive: p.keepalive,
-        to_backend_first: Vec::new(),
-        to_client_first: Vec::new(),
     }
 }
 
